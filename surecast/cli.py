@@ -1,0 +1,139 @@
+"""The `surecast` command: the entry point of every process; settings are loaded here, once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from surecast.settings import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(f"surecast: {exc}", err=True)
+        sys.exit(2)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+def main() -> None:
+    """Live HLS from a venue PC to S3-compatible storage, with guaranteed delivery."""
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option(
+    "-c",
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Upload processes (default SURECAST_WORKER_CONCURRENCY).",
+)
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+@click.option("-n", "--hostname", default=None, help="Celery node name (default unique per process).")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int | None, loglevel: str, hostname: str | None) -> None:
+    """Start an upload worker (celery worker with the right app and options); extra args go to Celery."""
+    settings = _settings()
+    from uploader.celery import app
+
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        "-E",
+        f"--queues={settings.worker.queue}",
+        f"--concurrency={concurrency or settings.worker.concurrency}",
+        f"--hostname={hostname or f'uploader-{os.getpid()}@%h'}",
+        *ctx.args,
+    ]
+    app.worker_main(argv)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--key-prefix", default="sent", show_default=True, help="Folder under SURECAST_S3_PREFIX for the objects."
+)
+def send(files: tuple[Path, ...], key_prefix: str) -> None:
+    """Hand existing files (a recording, a backup) to the guaranteed upload pipeline."""
+    settings = _settings()
+    _logging("WARNING")
+    from uploader.publish import Publisher
+    from uploader.send import send_files
+
+    publisher = Publisher(settings)
+    try:
+        for row, published in send_files(settings, publisher, list(files), key_prefix):
+            state = "queued" if published else "journaled (Redis unreachable; the reconciler will publish it)"
+            click.echo(f"{row.path} -> s3://{settings.s3.bucket}/{row.key}: {state}")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        publisher.close()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Queue depth, backlog, oldest unverified file, failures and integrity re-uploads."""
+    settings = _settings()
+    import redis
+
+    from uploader.journal import Journal
+    from uploader.status import collect_status, render_status
+
+    client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
+    figures = collect_status(Journal(settings.spool.dir), client, settings.worker.queue)
+    click.echo(json.dumps(figures, indent=2) if as_json else render_status(figures))
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Re-publish every unverified file, not only overdue ones.")
+def reconcile(everything: bool) -> None:
+    """Re-publish files not verified within their deadline; abort abandoned multipart uploads."""
+    settings = _settings()
+    _logging("INFO")
+    from uploader.errors import UploadError
+    from uploader.journal import Journal
+    from uploader.publish import Publisher, publish_and_mark
+    from uploader.reconcile import abort_abandoned_uploads, republish_overdue
+    from uploader.s3client import make_s3_client
+
+    journal = Journal(settings.spool.dir)
+    publisher = Publisher(settings)
+    if everything:
+        rows = journal.unverified()
+        count = publish_and_mark(journal, publisher, rows)
+    else:
+        count = republish_overdue(journal, publisher, settings)
+    click.echo(f"re-published {count} file(s)")
+    try:
+        aborted = abort_abandoned_uploads(make_s3_client(settings.s3), journal, settings)
+        click.echo(f"aborted {aborted} abandoned multipart upload(s)")
+    except UploadError as exc:
+        click.echo(f"could not check for abandoned multipart uploads: {exc}", err=True)
+    publisher.close()
+
+
+@main.command("retry-failed")
+def retry_failed() -> None:
+    """Re-queue every failed file (after fixing the cause: credentials, bucket, missing file)."""
+    settings = _settings()
+    from uploader.journal import Journal
+    from uploader.publish import Publisher, publish_and_mark
+
+    journal = Journal(settings.spool.dir)
+    rows = journal.requeue_failed()
+    publisher = Publisher(settings)
+    count = publish_and_mark(journal, publisher, rows)
+    publisher.close()
+    click.echo(f"re-queued {len(rows)} failed file(s), published {count}")

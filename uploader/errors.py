@@ -1,0 +1,139 @@
+"""Errors of the uploader, split by what the caller should do.
+
+    UploadError
+    ├── RetryableError          retry with backoff, forever: the cause is expected to pass
+    │   ├── ConnectionLost      connection refused/reset/closed, timeouts, incomplete reads
+    │   ├── Throttled           500, 503 SlowDown, RequestTimeout and the like
+    │   └── IntegrityError      what landed differs from the local file (ETag, size, checksum)
+    └── PermanentError          mark the file failed, keep it on disk, wait for `surecast retry-failed`
+        ├── AccessDenied        credentials rejected or not allowed
+        ├── NoSuchBucket        the bucket does not exist
+        ├── LocalFileError      the spool file is missing or changed since it was journaled
+        └── UnsafePath          the payload names a file outside the spool
+
+botocore errors are translated to these in exactly one place, ``s3_errors()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from botocore import exceptions as bce
+from urllib3 import exceptions as u3e
+
+
+class UploadError(Exception):
+    """Root of every error the uploader raises on purpose."""
+
+
+class RetryableError(UploadError):
+    pass
+
+
+class ConnectionLost(RetryableError):
+    pass
+
+
+class Throttled(RetryableError):
+    pass
+
+
+class IntegrityError(RetryableError):
+    pass
+
+
+class PermanentError(UploadError):
+    pass
+
+
+class AccessDenied(PermanentError):
+    pass
+
+
+class NoSuchBucket(PermanentError):
+    pass
+
+
+class LocalFileError(PermanentError):
+    pass
+
+
+class UnsafePath(PermanentError):
+    pass
+
+
+_THROTTLE_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "BadDigest",
+    "XAmzContentSHA256Mismatch",
+    "IncompleteBody",
+    "RequestTimeoutException",
+    "OperationAborted",
+}
+_DENIED_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "403",
+}
+_CONNECTION_ERRORS = (
+    bce.EndpointConnectionError,
+    bce.ConnectionClosedError,
+    bce.ReadTimeoutError,
+    bce.ConnectTimeoutError,
+    bce.IncompleteReadError,
+    bce.ResponseStreamingError,
+    bce.HTTPClientError,
+    u3e.ProtocolError,
+    u3e.ReadTimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def translate(exc: BaseException, key: str) -> UploadError | None:
+    """Map a botocore/urllib3 error to our tree; None if it is not one we know how to classify."""
+    if isinstance(exc, bce.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        text = f"{key}: S3 said {code or status}: {err.get('Message', '')}".rstrip(": ")
+        if code == "NoSuchBucket":
+            return NoSuchBucket(text)
+        if code in _DENIED_CODES or status == 403:
+            return AccessDenied(text)
+        if code in _THROTTLE_CODES or status == 429 or status >= 500:
+            return Throttled(text)
+        if 400 <= status < 500:
+            return PermanentError(text)
+        return None
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return AccessDenied(f"{key}: no usable AWS credentials ({exc})")
+    if isinstance(exc, _CONNECTION_ERRORS):
+        return ConnectionLost(f"{key}: {type(exc).__name__}: {exc}")
+    return None
+
+
+@contextmanager
+def s3_errors(key: str) -> Iterator[None]:
+    """Translate botocore errors raised inside the block, keeping the original as the cause."""
+    try:
+        yield
+    except UploadError:
+        raise
+    except Exception as exc:
+        mapped = translate(exc, key)
+        if mapped is None:
+            raise
+        raise mapped from exc

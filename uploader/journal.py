@@ -1,0 +1,303 @@
+"""The durable record of every file handed to the pipeline: SQLite in WAL mode on the spool volume.
+
+Redis only dispatches; this journal is the truth. A file is written here (fsynced) before its task is
+published, and it leaves the ``queued``/``uploading`` states only when its object is verified in the
+bucket or it failed permanently. Several processes (encoder, workers, CLI) open it at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from uploader.contract import FileKind, UploadJob
+
+JOURNAL_NAME = "journal.sqlite3"
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    key TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    cache_control TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0,
+    priority INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'uploading', 'verified', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retries INTEGER NOT NULL DEFAULT 0,
+    integrity_reuploads INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    published_at REAL,
+    started_at REAL,
+    verified_at REAL,
+    upload_id TEXT,
+    part_size INTEGER
+);
+CREATE INDEX IF NOT EXISTS files_state ON files (state, created_at);
+CREATE TABLE IF NOT EXISTS parts (
+    key TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    part_number INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (key, upload_id, part_number)
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    key: str
+    path: str
+    size: int
+    md5: str
+    content_type: str
+    cache_control: str
+    kind: FileKind
+    version: int
+    priority: int
+    state: State
+    attempts: int
+    retries: int
+    integrity_reuploads: int
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    published_at: float | None
+    started_at: float | None
+    verified_at: float | None
+    upload_id: str | None
+    part_size: int | None
+
+    def job(self) -> UploadJob:
+        """The task payload that delivers this file."""
+        return UploadJob(
+            path=self.path,
+            key=self.key,
+            size=self.size,
+            md5=self.md5,
+            content_type=self.content_type,
+            cache_control=self.cache_control,
+            kind=self.kind,
+            version=self.version,
+        )
+
+
+@dataclass(frozen=True)
+class Totals:
+    files: dict[str, int]
+    waiting_files: int
+    waiting_bytes: int
+    oldest_unverified_at: float | None
+    retries: int
+    integrity_reuploads: int
+
+
+class Journal:
+    """A connection to the journal; cheap to open, one per process or thread."""
+
+    def __init__(self, spool_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(spool_dir) / JOURNAL_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._now = clock
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a journaled file survives power loss before its task is published.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def record(self, job: UploadJob, priority: int = 0) -> bool:
+        """Journal ``job`` as queued; return False if an equal or newer version is already recorded."""
+        now = self._now()
+        with self._write() as db:
+            row = db.execute("SELECT version, md5, state FROM files WHERE key = ?", (job.key,)).fetchone()
+            if row is not None:
+                same = row["md5"] == job.md5 and row["version"] == job.version
+                if row["version"] > job.version or (same and row["state"] != State.FAILED):
+                    return False
+                db.execute("DELETE FROM parts WHERE key = ?", (job.key,))
+            db.execute(
+                """INSERT INTO files (key, path, size, md5, content_type, cache_control, kind, version,
+                       priority, state, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size,
+                       md5 = excluded.md5, content_type = excluded.content_type,
+                       cache_control = excluded.cache_control, kind = excluded.kind,
+                       version = excluded.version, priority = excluded.priority, state = 'queued',
+                       last_error = NULL, updated_at = excluded.updated_at, published_at = NULL,
+                       verified_at = NULL, upload_id = NULL, part_size = NULL""",
+                (
+                    job.key,
+                    job.path,
+                    job.size,
+                    job.md5,
+                    job.content_type,
+                    job.cache_control,
+                    job.kind,
+                    job.version,
+                    priority,
+                    now,
+                    now,
+                ),
+            )
+        return True
+
+    def get(self, key: str) -> FileRow | None:
+        row = self._db.execute("SELECT * FROM files WHERE key = ?", (key,)).fetchone()
+        return _row(row) if row else None
+
+    def mark_published(self, keys: list[str]) -> None:
+        now = self._now()
+        with self._write() as db:
+            db.executemany("UPDATE files SET published_at = ? WHERE key = ?", [(now, k) for k in keys])
+
+    def start_attempt(self, key: str) -> None:
+        now = self._now()
+        with self._write() as db:
+            db.execute(
+                """UPDATE files SET state = 'uploading', attempts = attempts + 1,
+                       started_at = coalesce(started_at, ?), updated_at = ?
+                   WHERE key = ? AND state != 'verified'""",
+                (now, now, key),
+            )
+
+    def mark_verified(self, key: str, md5: str) -> None:
+        now = self._now()
+        with self._write() as db:
+            db.execute(
+                """UPDATE files SET state = 'verified', verified_at = ?, updated_at = ?, last_error = NULL,
+                       upload_id = NULL WHERE key = ? AND md5 = ?""",
+                (now, now, key, md5),
+            )
+            db.execute("DELETE FROM parts WHERE key = ?", (key,))
+
+    def mark_failed(self, key: str, reason: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET state = 'failed', last_error = ?, updated_at = ? WHERE key = ?",
+                (reason, self._now(), key),
+            )
+
+    def note_retry(self, key: str, reason: str, integrity: bool = False) -> None:
+        with self._write() as db:
+            db.execute(
+                """UPDATE files SET retries = retries + 1, integrity_reuploads = integrity_reuploads + ?,
+                       last_error = ?, updated_at = ? WHERE key = ?""",
+                (int(integrity), reason, self._now(), key),
+            )
+
+    def set_multipart(self, key: str, upload_id: str | None, part_size: int | None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE files SET upload_id = ?, part_size = ? WHERE key = ?", (upload_id, part_size, key))
+            db.execute("DELETE FROM parts WHERE key = ? AND upload_id IS NOT ?", (key, upload_id))
+
+    def record_part(self, key: str, upload_id: str, number: int, etag: str, size: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO parts (key, upload_id, part_number, etag, size) VALUES (?, ?, ?, ?, ?)",
+                (key, upload_id, number, etag, size),
+            )
+            # Progress keeps the reconciler from re-publishing a long upload that is alive.
+            db.execute("UPDATE files SET updated_at = ? WHERE key = ?", (self._now(), key))
+
+    def parts(self, key: str, upload_id: str) -> dict[int, str]:
+        rows = self._db.execute(
+            "SELECT part_number, etag FROM parts WHERE key = ? AND upload_id = ?", (key, upload_id)
+        ).fetchall()
+        return {r["part_number"]: r["etag"] for r in rows}
+
+    def known_upload_ids(self) -> set[str]:
+        rows = self._db.execute("SELECT upload_id FROM files WHERE upload_id IS NOT NULL").fetchall()
+        return {r["upload_id"] for r in rows}
+
+    def unverified(self) -> list[FileRow]:
+        """Files still queued or uploading, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM files WHERE state IN ('queued', 'uploading') ORDER BY created_at"
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def overdue(self, queued_before: float, uploading_before: float) -> list[FileRow]:
+        """Unverified files with no progress since the given times, oldest first.
+
+        Queued files get the short deadline; files a worker has started get a longer one, since a
+        lost worker's task comes back from Redis by itself after the visibility timeout.
+        """
+        rows = self._db.execute(
+            """SELECT * FROM files WHERE (state = 'queued' AND updated_at < ?)
+                   OR (state = 'uploading' AND updated_at < ?) ORDER BY created_at""",
+            (queued_before, uploading_before),
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def failed(self) -> list[FileRow]:
+        rows = self._db.execute("SELECT * FROM files WHERE state = 'failed' ORDER BY updated_at").fetchall()
+        return [_row(r) for r in rows]
+
+    def requeue_failed(self) -> list[FileRow]:
+        """Put every failed file back to queued (counters kept) and return them for publishing."""
+        with self._write() as db:
+            rows = db.execute("SELECT * FROM files WHERE state = 'failed'").fetchall()
+            db.execute("UPDATE files SET state = 'queued', updated_at = ? WHERE state = 'failed'", (self._now(),))
+        return [_row(r) for r in rows]
+
+    def touch(self, keys: list[str]) -> None:
+        """Restart the reconcile deadline of ``keys`` (they were just re-published)."""
+        now = self._now()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE files SET updated_at = ?, published_at = ? WHERE key = ?",
+                [(now, now, k) for k in keys],
+            )
+
+    def totals(self) -> Totals:
+        counts = {s.value: 0 for s in State}
+        for r in self._db.execute("SELECT state, count(*) AS n FROM files GROUP BY state"):
+            counts[r["state"]] = r["n"]
+        agg = self._db.execute(
+            """SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes, min(created_at) AS oldest
+               FROM files WHERE state IN ('queued', 'uploading')"""
+        ).fetchone()
+        sums = self._db.execute(
+            "SELECT coalesce(sum(retries), 0) AS r, coalesce(sum(integrity_reuploads), 0) AS i FROM files"
+        ).fetchone()
+        return Totals(counts, agg["n"], agg["bytes"], agg["oldest"], sums["r"], sums["i"])
+
+
+def _row(row: sqlite3.Row) -> FileRow:
+    data = dict(row)
+    data["kind"] = FileKind(data["kind"])
+    data["state"] = State(data["state"])
+    return FileRow(**data)

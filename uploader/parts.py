@@ -1,0 +1,40 @@
+"""S3 multipart limits and part-size maths. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+MIN_PART_SIZE = 5 * MIB
+MAX_PART_SIZE = 5 * 1024 * MIB
+MAX_PARTS = 10_000
+MAX_SINGLE_PUT = 5 * 1024 * MIB
+
+
+@dataclass(frozen=True)
+class Part:
+    number: int  # 1-based, as S3 numbers parts
+    offset: int
+    size: int
+
+
+def uses_multipart(size: int, threshold: int) -> bool:
+    """Whether a file of ``size`` bytes goes up in parts (at or above threshold, or too big for one PUT)."""
+    return size >= threshold or size > MAX_SINGLE_PUT
+
+
+def choose_part_size(size: int, wanted: int) -> int:
+    """The part size to use: ``wanted`` raised to S3's minimum, and doubled until the file fits 10,000 parts."""
+    part = max(wanted, MIN_PART_SIZE)
+    while -(-size // part) > MAX_PARTS:
+        part *= 2
+    if part > MAX_PART_SIZE:
+        raise ValueError(f"a file of {size} bytes cannot be uploaded in {MAX_PARTS} parts of at most 5 GiB")
+    return part
+
+
+def plan_parts(size: int, part_size: int) -> list[Part]:
+    """Split ``size`` bytes into consecutive parts; a zero-byte file still gets one (empty) part."""
+    if size == 0:
+        return [Part(1, 0, 0)]
+    return [Part(i + 1, offset, min(part_size, size - offset)) for i, offset in enumerate(range(0, size, part_size))]

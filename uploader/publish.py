@@ -1,0 +1,68 @@
+"""Publish upload tasks by name into Redis. Used by the encoder, `surecast send` and the reconciler.
+
+It never imports the task module: a Celery app that only knows the broker sends ``UPLOAD_TASK``.
+Publishing gives up quickly when Redis is down; the journal keeps the file and the reconciler
+publishes it later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from surecast.settings import Settings
+from uploader.celeryconfig import celery_config
+from uploader.contract import PRIORITY_BACKFILL, PRIORITY_LIVE, PRIORITY_PLAYLIST, UPLOAD_TASK, FileKind
+from uploader.journal import FileRow, Journal
+
+log = logging.getLogger(__name__)
+
+
+def priority_for(kind: FileKind, backfill: bool = False) -> int:
+    """Playlists first, then live segments, then backfill and everything else."""
+    if kind == FileKind.PLAYLIST:
+        return PRIORITY_PLAYLIST
+    if kind == FileKind.SEGMENT and not backfill:
+        return PRIORITY_LIVE
+    return PRIORITY_BACKFILL
+
+
+class Publisher:
+    """Sends upload tasks; one per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.queue = settings.worker.queue
+        self.app = Celery("surecast-publisher", set_as_current=False)
+        self.app.conf.update(celery_config(settings, publish_forever=False))
+
+    def publish(self, rows: Iterable[FileRow]) -> list[str]:
+        """Publish a task per row, in order; return the keys published. Stops at the first broker error."""
+        done: list[str] = []
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for row in rows:
+                    self.app.send_task(
+                        UPLOAD_TASK,
+                        kwargs=row.job().model_dump(mode="json"),
+                        queue=self.queue,
+                        priority=row.priority,
+                        producer=producer,
+                    )
+                    done.append(row.key)
+        except OperationalError as exc:
+            log.warning("Redis unreachable, %d file(s) wait in the journal: %s", len(done), exc)
+        return done
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def publish_and_mark(journal: Journal, publisher: Publisher, rows: list[FileRow]) -> int:
+    """Publish ``rows`` and note in the journal which went out; return how many did."""
+    keys = publisher.publish(rows)
+    if keys:
+        journal.touch(keys)
+    return len(keys)

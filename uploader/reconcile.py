@@ -1,0 +1,59 @@
+"""The reconciler: Redis may lose a task; the journal does not. Re-publish what is overdue.
+
+Also aborts multipart uploads in the bucket that no journal entry knows of, so abandoned parts do
+not cost storage forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from surecast.settings import Settings
+from uploader.errors import s3_errors
+from uploader.journal import Journal
+from uploader.publish import Publisher, publish_and_mark
+from uploader.transfer import abort_multipart
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+def republish_overdue(
+    journal: Journal, publisher: Publisher, settings: Settings, clock: Callable[[], float] = time.time
+) -> int:
+    """Re-publish every file not verified within its deadline; return how many were published."""
+    now = clock()
+    rows = journal.overdue(
+        queued_before=now - settings.upload.reconcile_after,
+        uploading_before=now - settings.visibility_timeout,
+    )
+    if not rows:
+        return 0
+    count = publish_and_mark(journal, publisher, rows)
+    log.info("reconciler re-published %d of %d overdue file(s)", count, len(rows))
+    return count
+
+
+def abort_abandoned_uploads(client: S3Client, journal: Journal, settings: Settings, now: datetime | None = None) -> int:
+    """Abort multipart uploads under our prefix that no journal entry knows and that are old enough."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settings.upload.abandoned_multipart_after)
+    known = journal.known_upload_ids()
+    aborted = 0
+    paginator = client.get_paginator("list_multipart_uploads")
+    prefix = settings.s3.prefix + "/" if settings.s3.prefix else ""
+    with s3_errors(f"s3://{settings.s3.bucket}/{prefix}"):
+        for page in paginator.paginate(Bucket=settings.s3.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                if upload["UploadId"] in known or upload["Initiated"] > cutoff:
+                    continue
+                abort_multipart(client, settings.s3.bucket, upload["Key"], upload["UploadId"])
+                aborted += 1
+    if aborted:
+        log.info("aborted %d abandoned multipart upload(s)", aborted)
+    return aborted

@@ -1,0 +1,40 @@
+"""The boto3 S3 client, configured once from settings.
+
+Checksum behaviour is pinned (``request_checksum_calculation`` / ``response_checksum_validation``) so
+that an SDK upgrade cannot start sending trailers that S3-compatible servers reject or store.
+botocore's own retries are kept short: our task retries, with backoff and the journal, own the long game.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from surecast.settings import S3Section
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def make_s3_client(s3: S3Section, max_pool: int = 10) -> S3Client:
+    config = Config(
+        region_name=s3.region,
+        connect_timeout=s3.connect_timeout,
+        read_timeout=s3.read_timeout,
+        retries={"mode": "standard", "max_attempts": 2},
+        max_pool_connections=max_pool,
+        request_checksum_calculation=s3.checksum,
+        response_checksum_validation=s3.checksum,
+        s3={"addressing_style": s3.addressing_style},
+        tcp_keepalive=True,
+    )
+    kwargs: dict[str, Any] = {"config": config}
+    if s3.endpoint_url:
+        kwargs["endpoint_url"] = s3.endpoint_url
+    if s3.access_key_id and s3.secret_access_key:
+        kwargs["aws_access_key_id"] = s3.access_key_id.get_secret_value()
+        kwargs["aws_secret_access_key"] = s3.secret_access_key.get_secret_value()
+    client: S3Client = boto3.session.Session().client("s3", **kwargs)
+    return client

@@ -1,0 +1,77 @@
+"""`surecast send`: place existing files in the spool, journal them, and queue them like encoder output."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from surecast.settings import Settings
+from uploader.contract import PRIORITY_BACKFILL, FileKind, UploadJob, check_object_key
+from uploader.journal import FileRow, Journal
+from uploader.publish import Publisher, publish_and_mark
+
+SENT_DIR = "sent"
+CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "video/iso.segment"}
+
+
+def content_type_of(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def copy_into_spool(source: Path, spool_dir: Path) -> tuple[Path, str]:
+    """Copy ``source`` to a new file in ``spool/sent`` (fsynced, renamed into place); return it and its MD5.
+
+    A name already taken gets a numeric suffix: an earlier file is never overwritten.
+    """
+    folder = spool_dir / SENT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{source.name}.{os.getpid()}.part"
+    md5 = hashlib.md5()
+    with source.open("rb") as src, tmp.open("wb") as dst:
+        while chunk := src.read(1024 * 1024):
+            md5.update(chunk)
+            dst.write(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    stem, suffix = Path(source.name).stem, Path(source.name).suffix
+    for n in range(10_000):
+        dest = folder / (source.name if n == 0 else f"{stem}-{n}{suffix}")
+        try:
+            os.link(tmp, dest)  # fails if taken, unlike rename
+        except FileExistsError:
+            continue
+        tmp.unlink()
+        return dest, md5.hexdigest()
+    tmp.unlink()
+    raise ValueError(f"no free name for {source.name} in {folder}")
+
+
+def send_files(
+    settings: Settings, publisher: Publisher, files: list[Path], key_prefix: str
+) -> Iterator[tuple[FileRow, bool]]:
+    """Spool, journal and publish each file; yield its journal row and whether it was published."""
+    spool = Path(settings.spool.dir)
+    journal = Journal(spool)
+    folder = "/".join(p for p in (settings.s3.prefix, key_prefix.strip("/")) if p)
+    for source in files:
+        if not source.is_file():
+            raise ValueError(f"{source} is not a readable file")
+        placed, md5 = copy_into_spool(source, spool)
+        key = check_object_key(f"{folder}/{placed.name}")
+        job = UploadJob(
+            path=placed.relative_to(spool).as_posix(),
+            key=key,
+            size=placed.stat().st_size,
+            md5=md5,
+            content_type=content_type_of(placed.name),
+            cache_control="max-age=31536000, immutable",
+            kind=FileKind.OTHER,
+        )
+        journal.record(job, priority=PRIORITY_BACKFILL)
+        row = journal.get(key)
+        assert row is not None
+        yield row, publish_and_mark(journal, publisher, [row]) == 1

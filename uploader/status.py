@@ -1,0 +1,62 @@
+"""What `surecast status` reports: queue depth from Redis, everything else from the journal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from uploader.celeryconfig import PRIORITY_STEPS
+from uploader.journal import Journal
+
+# kombu's Redis transport keeps one list per priority step, named queue + SEP + step (step 0 bare).
+PRIORITY_SEP = "\x06\x16"
+
+
+def queue_depth(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in Redis for ``queue`` across its priority lists."""
+    names = [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS if step]
+    return sum(int(client.llen(name)) for name in names)
+
+
+def collect_status(
+    journal: Journal, redis_client: redis.Redis | None, queue: str, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """Figures for operators; ``queue_depth`` is None when Redis cannot be reached."""
+    totals = journal.totals()
+    depth: int | None
+    try:
+        depth = queue_depth(redis_client, queue) if redis_client else None
+    except redis.RedisError:
+        depth = None
+    oldest = totals.oldest_unverified_at
+    return {
+        "queue_depth": depth,
+        "files": totals.files,
+        "waiting_files": totals.waiting_files,
+        "waiting_bytes": totals.waiting_bytes,
+        "oldest_unverified_age_seconds": round(clock() - oldest, 1) if oldest else None,
+        "retries": totals.retries,
+        "integrity_reuploads": totals.integrity_reuploads,
+        "failed": [{"key": r.key, "path": r.path, "reason": r.last_error} for r in journal.failed()],
+    }
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """The human-readable form of ``collect_status``."""
+    depth = status["queue_depth"]
+    files = status["files"]
+    age = status["oldest_unverified_age_seconds"]
+    lines = [
+        f"queue depth (Redis): {'unreachable' if depth is None else depth}",
+        f"waiting: {status['waiting_files']} file(s), {status['waiting_bytes']} bytes",
+        f"oldest unverified: {'none' if age is None else f'{age:.1f} s'}",
+        "files: " + ", ".join(f"{state} {n}" for state, n in files.items()),
+        f"retries: {status['retries']}, integrity re-uploads: {status['integrity_reuploads']}",
+    ]
+    if status["failed"]:
+        lines.append(f"FAILED ({len(status['failed'])}), fix the cause then run `surecast retry-failed`:")
+        lines += [f"  {f['key']}: {f['reason']}" for f in status["failed"]]
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""The upload task: validate the payload, deliver, and retry what may pass. Thin by design."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
+
+from uploader.backoff import backoff_delay
+from uploader.celery import app, settings
+from uploader.contract import UPLOAD_TASK, UploadJob
+from uploader.deliver import Delivery, deliver
+from uploader.errors import PermanentError, RetryableError
+from uploader.journal import Journal
+from uploader.s3client import make_s3_client
+from uploader.transfer import Target
+
+_delivery: tuple[int, Delivery] | None = None
+
+
+def worker_delivery() -> Delivery:
+    """This process's S3 client and journal, made on first use after fork (neither survives a fork)."""
+    global _delivery
+    if _delivery is None or _delivery[0] != os.getpid():
+        spool = Path(settings.spool.dir)
+        _delivery = (
+            os.getpid(),
+            Delivery(
+                client=make_s3_client(settings.s3),
+                journal=Journal(spool),
+                spool_dir=spool,
+                target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
+                multipart_threshold=settings.s3.multipart_threshold,
+                part_size=settings.s3.part_size,
+            ),
+        )
+    return _delivery[1]
+
+
+class InvalidPayload(PermanentError):
+    pass
+
+
+@app.task(name=UPLOAD_TASK, bind=True, max_retries=None, acks_late=True)
+def upload(self: Task[Any, Any], **payload: Any) -> str:
+    """Deliver one spool file to S3; retry connection trouble forever with capped backoff."""
+    try:
+        job = UploadJob.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidPayload(f"refusing task payload: {exc.errors(include_url=False)}") from None
+    try:
+        return deliver(job, worker_delivery()).value
+    except (RetryableError, SoftTimeLimitExceeded) as exc:
+        delay = backoff_delay(self.request.retries, settings.upload.backoff_base, settings.upload.backoff_cap)
+        raise self.retry(exc=exc, countdown=delay) from exc
