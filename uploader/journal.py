@@ -262,6 +262,14 @@ class Journal:
         ).fetchall()
         return [_row(r) for r in rows]
 
+    def unpublished(self, limit: int = 500) -> list[FileRow]:
+        """Queued files whose task has not reached Redis yet (it was down), oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM files WHERE state = 'queued' AND published_at IS NULL ORDER BY priority, created_at LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_row(r) for r in rows]
+
     def failed(self) -> list[FileRow]:
         rows = self._db.execute("SELECT * FROM files WHERE state = 'failed' ORDER BY updated_at").fetchall()
         return [_row(r) for r in rows]
