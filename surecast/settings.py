@@ -92,9 +92,9 @@ class UploadSection(BaseModel):
     @model_validator(mode="after")
     def _cap_above_base(self) -> UploadSection:
         if self.backoff_cap < self.backoff_base:
-            raise ValueError("backoff_cap must be at least backoff_base")
+            raise ValueError("SURECAST_UPLOAD_BACKOFF_CAP must be at least SURECAST_UPLOAD_BACKOFF_BASE")
         if self.time_limit <= self.soft_time_limit:
-            raise ValueError("time_limit must be greater than soft_time_limit")
+            raise ValueError("SURECAST_UPLOAD_TIME_LIMIT must be greater than SURECAST_UPLOAD_SOFT_TIME_LIMIT")
         return self
 
 
@@ -155,6 +155,10 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
+            if not err["loc"] or err["type"] == "value_error" and "SURECAST_" in err["msg"]:
+                # a rule across fields; its message names the variables
+                lines.append(err["msg"].removeprefix("Value error, "))
+                continue
             name = "SURECAST_" + "_".join(str(p) for p in err["loc"]).upper()
             shown = "<hidden>" if name in _SECRET_VARIABLES else repr(err.get("input"))
             lines.append(f"{name}: {err['msg']} (got {shown})")
