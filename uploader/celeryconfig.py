@@ -27,6 +27,9 @@ def celery_config(settings: Settings, publish_forever: bool) -> dict[str, Any]:
         "broker_url": settings.redis.url.get_secret_value(),
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
+            # Sweep for tasks of dead workers often enough that they return soon after the timeout.
+            "unacked_restore_interval": max(1, min(30, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
             "queue_order_strategy": "priority",
             "priority_steps": PRIORITY_STEPS,
             "socket_keepalive": True,

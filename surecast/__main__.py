@@ -1,0 +1,3 @@
+from surecast.cli import main
+
+main()
