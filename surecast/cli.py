@@ -114,7 +114,16 @@ def reconcile(everything: bool) -> None:
         rows = journal.unverified()
         count = publish_and_mark(journal, publisher, rows)
     else:
-        count = republish_overdue(journal, publisher, settings)
+        import redis
+
+        from uploader.status import messages_held
+
+        client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5)
+        try:
+            held: int | None = messages_held(client, settings.worker.queue)
+        except redis.RedisError as exc:
+            raise click.ClickException(f"Redis unreachable, nothing re-published: {exc}") from None
+        count = republish_overdue(journal, publisher, settings, held)
     click.echo(f"re-published {count} file(s)")
     try:
         aborted = abort_abandoned_uploads(make_s3_client(settings.s3), journal, settings)
@@ -137,3 +146,9 @@ def retry_failed() -> None:
     count = publish_and_mark(journal, publisher, rows)
     publisher.close()
     click.echo(f"re-queued {len(rows)} failed file(s), published {count}")
+
+
+from encoder.cli import encode, finish_event  # noqa: E402 - the encoder's commands, kept in its package
+
+main.add_command(encode)
+main.add_command(finish_event)

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from encoder.config import EncoderSection
+
 MIB = 1024 * 1024
 
 
@@ -42,6 +44,9 @@ class S3Section(BaseModel):
     checksum: Literal["when_required", "when_supported"] = "when_required"
     # An additional checksum stored with each object, verified where the ETag is not an MD5 (SSE-KMS).
     checksum_algorithm: Literal["none", "SHA256"] = "none"
+    # The integrity test: "head" compares the returned ETag, then reads back size, ETag and checksum;
+    # "etag" trusts the returned ETag (S3's own MD5 of what it received) and saves one request per file.
+    verify: Literal["head", "etag"] = "head"
     multipart_threshold: int = Field(default=16 * MIB, ge=5 * MIB)
     part_size: int = Field(default=8 * MIB, ge=5 * MIB)
     connect_timeout: float = Field(default=5.0, gt=0)
@@ -117,6 +122,7 @@ class Settings(BaseSettings):
     spool: SpoolSection = SpoolSection()
     upload: UploadSection = UploadSection()
     worker: WorkerSection = WorkerSection()
+    encoder: EncoderSection = EncoderSection()
 
     @property
     def visibility_timeout(self) -> int:

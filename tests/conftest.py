@@ -59,7 +59,7 @@ def direct_s3_client(endpoint_url: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
     )
 
 
@@ -111,8 +111,13 @@ class Stack:
 
     def run_cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(BIN / "surecast"), *args], env=self.env, cwd=self.tmp, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [str(BIN / "surecast"), *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def spool_file(self, name: str, size: int, seed: int = 0) -> Path:

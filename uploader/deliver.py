@@ -16,8 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from uploader.checksums import etag_is_md5
 from uploader.contract import UploadJob
-from uploader.digest import digest_file
+from uploader.digest import FileDigest, digest_file
 from uploader.errors import IntegrityError, LocalFileError, PermanentError, RetryableError, UnsafePath
 from uploader.journal import Journal, State
 from uploader.parts import choose_part_size, uses_multipart
@@ -25,6 +26,7 @@ from uploader.transfer import (
     Expected,
     Target,
     abort_multipart,
+    check_returned_etag,
     put_multipart,
     put_single,
     stored_matches,
@@ -54,6 +56,8 @@ class Delivery:
     target: Target
     multipart_threshold: int
     part_size: int
+    # Also read the object back (HEAD: size, ETag, checksum) after the returned ETag matched.
+    verify_stored: bool = True
     clock: Callable[[], float] = time.monotonic
 
 
@@ -103,29 +107,43 @@ def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
         raise LocalFileError(f"{job.key}: spool file {job.path} has {size} bytes, journaled {job.size}")
     multipart = uses_multipart(job.size, ctx.multipart_threshold)
     part_size = choose_part_size(job.size, ctx.part_size) if multipart else None
-    digest = digest_file(path, job.size, part_size, ctx.target.sha256)
-    if digest.md5 != job.md5:
-        raise LocalFileError(f"{job.key}: spool file {job.path} changed since it was journaled (MD5 differs)")
-    expected = Expected.of(job, digest)
-    if attempt > 1 and stored_matches(ctx.client, ctx.target, job.key, expected):
-        ctx.journal.mark_verified(job.key, job.md5)
-        log.info("%s already stored intact (attempt %d), not sent again", job.key, attempt)
-        return Outcome.ALREADY_STORED
+    if attempt > 1:
+        # A retry may follow an upload that landed after all: look before sending it again.
+        expected = Expected.of(job, _local_digest(job, path, part_size, ctx))
+        if stored_matches(ctx.client, ctx.target, job.key, expected):
+            ctx.journal.mark_verified(job.key, job.md5)
+            log.info("%s already stored intact (attempt %d), not sent again", job.key, attempt)
+            return Outcome.ALREADY_STORED
     if part_size:
-        sent = put_multipart(ctx.client, ctx.journal, ctx.target, job, path, digest, part_size)
+        landed = put_multipart(ctx.client, ctx.journal, ctx.target, job, path, part_size)
     else:
-        sent = put_single(ctx.client, ctx.target, job, path, digest)
-    verify(ctx.client, ctx.target, job.key, expected)
+        sha = _local_digest(job, path, None, ctx).sha256 if ctx.target.sha256 else None
+        landed = put_single(ctx.client, ctx.target, job, path, sha)
+    try:
+        check_returned_etag(job.key, landed)
+        if ctx.verify_stored or not etag_is_md5(landed.etag, None):
+            verify(ctx.client, ctx.target, job.key, landed.expected)
+    except IntegrityError:
+        _local_digest(job, path, part_size, ctx)  # a file changed on disk is permanent, not a transit error
+        raise
     ctx.journal.mark_verified(job.key, job.md5)
     log.info(
         "delivered %s bytes=%d sent=%d attempt=%d seconds=%.3f",
         job.key,
         job.size,
-        sent,
+        landed.sent,
         attempt,
         ctx.clock() - started,
     )
     return Outcome.UPLOADED
+
+
+def _local_digest(job: UploadJob, path: Path, part_size: int | None, ctx: Delivery) -> FileDigest:
+    """Hash the spool file; raise LocalFileError if it no longer matches what was journaled."""
+    digest = digest_file(path, job.size, part_size, ctx.target.sha256)
+    if digest.md5 != job.md5:
+        raise LocalFileError(f"{job.key}: spool file {job.path} changed since it was journaled (MD5 differs)")
+    return digest
 
 
 def _abort_recorded_multipart(key: str, ctx: Delivery) -> None:

@@ -42,6 +42,7 @@ class ReconcileStep(bootsteps.StartStopStep):
         from uploader.publish import Publisher
         from uploader.reconcile import abort_abandoned_uploads, republish_overdue
         from uploader.s3client import make_s3_client
+        from uploader.status import messages_held
 
         interval = settings.upload.reconcile_interval
         journal = Journal(Path(settings.spool.dir))
@@ -53,7 +54,8 @@ class ReconcileStep(bootsteps.StartStopStep):
             try:
                 if not lock.set(LOCK_KEY, "1", nx=True, ex=max(1, interval - 1)):
                     continue
-                republish_overdue(journal, publisher, settings)
+                held = messages_held(lock, settings.worker.queue)
+                republish_overdue(journal, publisher, settings, held)
                 if rounds % 20 == 0:
                     abort_abandoned_uploads(client, journal, settings)
                 rounds += 1

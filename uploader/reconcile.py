@@ -25,9 +25,20 @@ log = logging.getLogger(__name__)
 
 
 def republish_overdue(
-    journal: Journal, publisher: Publisher, settings: Settings, clock: Callable[[], float] = time.time
+    journal: Journal,
+    publisher: Publisher,
+    settings: Settings,
+    held_in_redis: int | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> int:
-    """Re-publish every file not verified within its deadline; return how many were published."""
+    """Re-publish every file not verified within its deadline; return how many were published.
+
+    ``held_in_redis`` is how many upload messages Redis holds (waiting, reserved or in a retry
+    countdown). When it covers every unverified file, nothing was lost: a long backlog is only slow,
+    and re-publishing it would double the work.
+    """
+    if held_in_redis is not None and held_in_redis >= journal.totals().waiting_files:
+        return 0
     now = clock()
     rows = journal.overdue(
         queued_before=now - settings.upload.reconcile_after,

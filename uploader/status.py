@@ -13,12 +13,19 @@ from uploader.journal import Journal
 
 # kombu's Redis transport keeps one list per priority step, named queue + SEP + step (step 0 bare).
 PRIORITY_SEP = "\x06\x16"
+# ...and keeps messages delivered to a worker but not yet acknowledged in this hash.
+UNACKED_KEY = "unacked"
 
 
 def queue_depth(client: redis.Redis, queue: str) -> int:
     """Messages waiting in Redis for ``queue`` across its priority lists."""
     names = [queue] + [f"{queue}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS if step]
     return sum(int(client.llen(name)) for name in names)
+
+
+def messages_held(client: redis.Redis, queue: str) -> int:
+    """Upload messages Redis holds: waiting in the queue, plus delivered but not yet acknowledged."""
+    return queue_depth(client, queue) + int(client.hlen(UNACKED_KEY))
 
 
 def collect_status(

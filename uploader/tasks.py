@@ -36,6 +36,7 @@ def worker_delivery() -> Delivery:
                 target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
                 multipart_threshold=settings.s3.multipart_threshold,
                 part_size=settings.s3.part_size,
+                verify_stored=settings.s3.verify == "head",
             ),
         )
     return _delivery[1]

@@ -5,6 +5,8 @@ Every call to S3 runs inside ``s3_errors(key)``, the one place botocore errors b
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,7 @@ from botocore.exceptions import ClientError
 from uploader import checksums
 from uploader.contract import UploadJob
 from uploader.digest import FileDigest
-from uploader.errors import IntegrityError, PermanentError, RetryableError, s3_errors
+from uploader.errors import IntegrityError, LocalFileError, PermanentError, RetryableError, s3_errors
 from uploader.journal import Journal
 from uploader.parts import plan_parts
 
@@ -52,72 +54,71 @@ class Expected:
         return cls(job.size, etag, sha)
 
 
+@dataclass(frozen=True)
+class Landed:
+    """What an upload call reports: the ETag S3 returned, what the object must match, and bytes sent."""
+
+    etag: str
+    expected: Expected
+    sent: int
+
+
 def _headers(job: UploadJob) -> dict[str, str]:
     return {"ContentType": job.content_type, "CacheControl": job.cache_control}
 
 
-def put_single(client: S3Client, target: Target, job: UploadJob, path: Path, digest: FileDigest) -> int:
-    """Upload ``path`` with one PUT carrying Content-MD5; return bytes sent."""
+def put_single(client: S3Client, target: Target, job: UploadJob, path: Path, sha256: bytes | None) -> Landed:
+    """Upload ``path`` with one PUT carrying the journaled MD5 as Content-MD5.
+
+    The file is read once, by the upload itself: S3 (not moto) refuses a body that does not match
+    Content-MD5, and the returned ETag is compared with it by the caller.
+    """
     extra: dict[str, Any] = _headers(job)
-    if digest.sha256:
-        extra["ChecksumSHA256"] = checksums.sha256_b64(digest.sha256)
+    if sha256:
+        extra["ChecksumSHA256"] = checksums.sha256_b64(sha256)
     with s3_errors(job.key), path.open("rb") as body:
-        client.put_object(
+        resp = client.put_object(
             Bucket=target.bucket,
             Key=job.key,
             Body=body,
             ContentLength=job.size,
-            ContentMD5=checksums.content_md5(digest.md5),
+            ContentMD5=checksums.content_md5(job.md5),
             **extra,
         )
-    return job.size
+    sha = checksums.sha256_b64(sha256) if sha256 else None
+    return Landed(checksums.strip_etag(resp.get("ETag", "")), Expected(job.size, job.md5, sha), job.size)
 
 
 def put_multipart(
-    client: S3Client,
-    journal: Journal,
-    target: Target,
-    job: UploadJob,
-    path: Path,
-    digest: FileDigest,
-    part_size: int,
-) -> int:
-    """Upload ``path`` in parts, resuming a journaled upload; return bytes sent in this call.
+    client: S3Client, journal: Journal, target: Target, job: UploadJob, path: Path, part_size: int
+) -> Landed:
+    """Upload ``path`` in parts, resuming a journaled upload; each part is hashed as it is read.
 
-    Parts already in S3 with the right MD5 (per ListParts) are not sent again.
+    Parts already in S3 with the right MD5 (per ListParts) are read and hashed but not sent again.
+    Raises LocalFileError before completing if the file no longer hashes to the journaled MD5.
     """
     key = job.key
-    row = journal.get(key)
-    upload_id = row.upload_id if row and row.part_size == part_size else None
-    present: dict[int, str] = {}
-    if upload_id:
-        listed = _list_parts(client, target.bucket, key, upload_id)
-        if listed is None:
-            upload_id = None
-        else:
-            present = listed
-    if not upload_id:
-        extra: dict[str, Any] = _headers(job)
-        if target.sha256:
-            extra["ChecksumAlgorithm"] = "SHA256"
-        with s3_errors(key):
-            upload_id = client.create_multipart_upload(Bucket=target.bucket, Key=key, **extra)["UploadId"]
-        journal.set_multipart(key, upload_id, part_size)
-        present = {}
+    upload_id, present = _resume_or_create(client, journal, target, job, part_size)
     sent = 0
+    whole = hashlib.md5()
+    part_md5s: list[bytes] = []
+    part_shas: list[bytes] = []
     completed: list[dict[str, Any]] = []
     with path.open("rb") as f:
         for part in plan_parts(job.size, part_size):
-            md5 = digest.part_md5s[part.number - 1]
+            body = f.read(part.size)
+            whole.update(body)
+            md5 = hashlib.md5(body).digest()
+            part_md5s.append(md5)
             entry: dict[str, Any] = {"PartNumber": part.number, "ETag": f'"{md5.hex()}"'}
-            if digest.part_sha256s:
-                entry["ChecksumSHA256"] = checksums.sha256_b64(digest.part_sha256s[part.number - 1])
+            extra: dict[str, Any] = {}
+            if target.sha256:
+                sha = hashlib.sha256(body).digest()
+                part_shas.append(sha)
+                entry["ChecksumSHA256"] = extra["ChecksumSHA256"] = checksums.sha256_b64(sha)
             completed.append(entry)
             if present.get(part.number) == md5.hex():
                 continue
-            f.seek(part.offset)
-            body = f.read(part.size)
-            extra = {"ChecksumSHA256": entry["ChecksumSHA256"]} if digest.part_sha256s else {}
             with s3_errors(key):
                 resp = client.upload_part(
                     Bucket=target.bucket,
@@ -125,7 +126,7 @@ def put_multipart(
                     UploadId=upload_id,
                     PartNumber=part.number,
                     Body=body,
-                    ContentMD5=checksums.content_md5(md5.hex()),
+                    ContentMD5=base64.b64encode(md5).decode(),
                     **extra,
                 )
             sent += part.size
@@ -133,9 +134,11 @@ def put_multipart(
             if checksums.etag_is_md5(returned, resp.get("ServerSideEncryption")) and returned != md5.hex():
                 raise IntegrityError(f"{key}: part {part.number} landed with ETag {returned}, sent {md5.hex()}")
             journal.record_part(key, upload_id, part.number, returned, part.size)
+    if whole.hexdigest() != job.md5:
+        raise LocalFileError(f"{key}: spool file {job.path} changed since it was journaled (MD5 differs)")
     with s3_errors(key):
         try:
-            client.complete_multipart_upload(
+            resp_c = client.complete_multipart_upload(
                 Bucket=target.bucket,
                 Key=key,
                 UploadId=upload_id,
@@ -147,7 +150,30 @@ def put_multipart(
             # Completed by a twin delivery, or aborted: the next attempt checks the object or starts anew.
             journal.set_multipart(key, None, None)
             raise RetryableError(f"{key}: multipart upload {upload_id} vanished before completion") from exc
-    return sent
+    expected = Expected(
+        job.size,
+        checksums.multipart_etag(part_md5s),
+        checksums.composite_sha256(part_shas) if part_shas else None,
+    )
+    return Landed(checksums.strip_etag(resp_c.get("ETag", "")), expected, sent)
+
+
+def _resume_or_create(
+    client: S3Client, journal: Journal, target: Target, job: UploadJob, part_size: int
+) -> tuple[str, dict[int, str]]:
+    """The journaled upload and the parts S3 holds for it, or a new upload (journaled at once)."""
+    row = journal.get(job.key)
+    if row and row.upload_id and row.part_size == part_size:
+        listed = _list_parts(client, target.bucket, job.key, row.upload_id)
+        if listed is not None:
+            return row.upload_id, listed
+    extra: dict[str, Any] = _headers(job)
+    if target.sha256:
+        extra["ChecksumAlgorithm"] = "SHA256"
+    with s3_errors(job.key):
+        upload_id = client.create_multipart_upload(Bucket=target.bucket, Key=job.key, **extra)["UploadId"]
+    journal.set_multipart(job.key, upload_id, part_size)
+    return upload_id, {}
 
 
 def _list_parts(client: S3Client, bucket: str, key: str, upload_id: str) -> dict[int, str] | None:
@@ -191,6 +217,12 @@ def stored_matches(client: S3Client, target: Target, key: str, expected: Expecte
                 return None
             raise
     return _compare(key, head, expected) is None
+
+
+def check_returned_etag(key: str, landed: Landed) -> None:
+    """The first integrity test, free: the ETag S3 returned is its own MD5 of what it received."""
+    if checksums.etag_is_md5(landed.etag, None) and landed.etag != landed.expected.etag:
+        raise IntegrityError(f"{key}: S3 returned ETag {landed.etag}, local {landed.expected.etag}")
 
 
 def verify(client: S3Client, target: Target, key: str, expected: Expected) -> None:
