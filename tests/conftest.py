@@ -89,12 +89,33 @@ class Stack:
         return Journal(self.spool)
 
     def start_worker(
-        self, concurrency: int = 2, extra_env: dict[str, str] | None = None, wait: bool = True
+        self,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+        wait: bool = True,
+        plain_celery: bool = False,
     ) -> subprocess.Popen[bytes]:
-        """A real `surecast worker` process (a celery worker) reading this stack's spool."""
+        """A real `surecast worker` process (or plain `celery -A uploader worker`) reading this stack's spool."""
         n = len(self.workers)
         log = self.tmp / f"worker{n}.log"
-        cmd = [str(BIN / "surecast"), "worker", "-c", str(concurrency), "-n", f"w{n}-{uuid.uuid4().hex[:6]}@test"]
+        name = f"w{n}-{uuid.uuid4().hex[:6]}@test"
+        if plain_celery:
+            cmd = [
+                str(BIN / "celery"),
+                "-A",
+                "uploader",
+                "worker",
+                "-l",
+                "INFO",
+                "-Q",
+                "surecast",
+                "-c",
+                str(concurrency),
+                "-n",
+                name,
+            ]
+        else:
+            cmd = [str(BIN / "surecast"), "worker", "-c", str(concurrency), "-n", name]
         proc = spawn(cmd, {**self.env, **(extra_env or {})}, log, cwd=self.tmp)
         self.workers.append(proc)
         if wait:
@@ -177,6 +198,9 @@ def stack(tmp_path: Path, s3_server: S3Server) -> Iterator[Stack]:
         "SURECAST_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
         "SURECAST_S3_PREFIX": "live",
         "SURECAST_SPOOL_DIR": str(spool),
+        # Credentials through settings as well as AWS_* (in-process clients see only the settings).
+        "SURECAST_S3_ACCESS_KEY_ID": "testing",
+        "SURECAST_S3_SECRET_ACCESS_KEY": "testing",
     }
     st = Stack(tmp_path, redis, s3_server, proxy, bucket, spool, env, s3)
     try:

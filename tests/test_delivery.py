@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import signal
@@ -135,7 +136,7 @@ def test_sigkill_of_a_whole_worker_hands_its_tasks_to_another(stack: Stack) -> N
     )
     kill(first)  # SIGKILL to the whole process group: main process and pool child
     stack.proxy.set_mode("pass")
-    stack.start_worker(concurrency=2)
+    stack.start_worker(concurrency=2, plain_celery=True)
     wait_verified(stack, keys, 90)
     assert sorted(delivered_keys(stack.worker_log(1))) == sorted(keys)
     for path, key in zip(files, keys, strict=True):
@@ -175,6 +176,9 @@ def test_missing_bucket_fails_clearly_without_a_retry_storm_and_requeue_works(st
     assert (stack.spool / row.path).is_file()
     status = stack.run_cli("status")
     assert "FAILED (1)" in status.stdout and "NoSuchBucket" in status.stdout
+    figures = json.loads(stack.run_cli("status", "--json").stdout)
+    assert figures["files"]["failed"] == 1 and figures["queue_depth"] == 0
+    assert figures["failed"][0]["key"] == key and "NoSuchBucket" in figures["failed"][0]["reason"]
     stack.s3.create_bucket(Bucket="no-such-bucket-here")
     try:
         result = stack.run_cli("retry-failed")

@@ -13,6 +13,7 @@ from uploader import checksums, errors
 from uploader.backoff import backoff_delay
 from uploader.contract import UploadJob, check_object_key, check_spool_path
 from uploader.parts import MIB, choose_part_size, plan_parts, uses_multipart
+from uploader.transfer import Expected, mismatch
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -24,8 +25,16 @@ def test_safe_object_keys_pass(key: str) -> None:
 
 @pytest.mark.parametrize(
     ("key", "why"),
-    [("", "1-1024"), ("/abs", "start with '/'"), ("a//b", "'//'"), ("a/../b", "'..'"), ("a/./b", "'..'"),
-     ("sp ace", "characters"), ("new\nline", "characters"), ("x" * 1025, "1-1024")],
+    [
+        ("", "1-1024"),
+        ("/abs", "start with '/'"),
+        ("a//b", "'//'"),
+        ("a/../b", "'..'"),
+        ("a/./b", "'..'"),
+        ("sp ace", "characters"),
+        ("new\nline", "characters"),
+        ("x" * 1025, "1-1024"),
+    ],
 )
 def test_unsafe_object_keys_are_refused_with_reason(key: str, why: str) -> None:
     with pytest.raises(ValueError, match=why):
@@ -72,7 +81,9 @@ def test_part_size_respects_s3_limits(size: int, wanted: int, expected: int) -> 
     assert -(-size // part) <= 10_000
 
 
-@pytest.mark.parametrize(("size", "part_size"), [(0, 5 * MIB), (1, 5 * MIB), (10 * MIB, 5 * MIB), (11 * MIB + 3, 5 * MIB)])
+@pytest.mark.parametrize(
+    ("size", "part_size"), [(0, 5 * MIB), (1, 5 * MIB), (10 * MIB, 5 * MIB), (11 * MIB + 3, 5 * MIB)]
+)
 def test_parts_cover_the_file_exactly(size: int, part_size: int) -> None:
     parts = plan_parts(size, part_size)
     assert [p.number for p in parts] == list(range(1, len(parts) + 1))
@@ -137,3 +148,42 @@ def test_botocore_errors_map_to_what_the_caller_should_do(exc: Exception, kind: 
 def test_unknown_errors_pass_through_untranslated() -> None:
     with pytest.raises(KeyError), errors.s3_errors("k"):
         raise KeyError("bug")
+
+
+KMS_ETAG = "f" * 40  # not an MD5: what SSE-KMS objects carry
+
+
+@pytest.mark.parametrize(
+    ("head", "expected", "problem"),
+    [
+        ({"ContentLength": 3, "ETag": f'"{MD5}"'}, Expected(3, MD5, None), None),
+        ({"ContentLength": 4, "ETag": f'"{MD5}"'}, Expected(3, MD5, None), "stored size 4"),
+        ({"ContentLength": 3, "ETag": '"' + "a" * 32 + '"'}, Expected(3, MD5, None), "stored ETag"),
+        (
+            {"ContentLength": 3, "ETag": KMS_ETAG, "ServerSideEncryption": "aws:kms", "ChecksumSHA256": "abc="},
+            Expected(3, MD5, "abc="),
+            None,
+        ),
+        (
+            {"ContentLength": 3, "ETag": KMS_ETAG, "ServerSideEncryption": "aws:kms", "ChecksumSHA256": "abd="},
+            Expected(3, MD5, "abc="),
+            "stored SHA-256",
+        ),
+        (
+            {"ContentLength": 3, "ETag": KMS_ETAG, "ServerSideEncryption": "aws:kms", "ChecksumSHA256": "abc=-2"},
+            Expected(3, MD5 + "-2", "abc=-2"),
+            None,
+        ),
+    ],
+)
+def test_integrity_mismatch_uses_etag_or_checksum(
+    head: dict[str, object], expected: Expected, problem: str | None
+) -> None:
+    found = mismatch("k", head, expected)
+    assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_kms_object_without_checksum_cannot_be_verified_and_says_how_to_fix() -> None:
+    head = {"ContentLength": 3, "ETag": KMS_ETAG, "ServerSideEncryption": "aws:kms"}
+    with pytest.raises(errors.PermanentError, match="SURECAST_S3_CHECKSUM_ALGORITHM=SHA256"):
+        mismatch("k", head, Expected(3, MD5, None))

@@ -54,7 +54,9 @@ def test_dotenv_file_is_read(tmp_path: object) -> None:
         ("SURECAST_REDIS_VISIBILITY_TIMEOUT", "10", "SURECAST_REDIS_VISIBILITY_TIMEOUT must be at least"),
     ],
 )
-def test_a_bad_setting_fails_with_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+def test_a_bad_setting_fails_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError) as caught:
         load_settings()

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from uploader.parts import plan_parts
+from uploader.parts import Part, plan_parts
 
 CHUNK = 1024 * 1024
 
@@ -23,11 +23,11 @@ def digest_file(path: Path, size: int, part_size: int | None, sha256: bool) -> F
     """Hash ``path`` reading at most CHUNK bytes at a time, so memory does not grow with the file."""
     whole_md5 = hashlib.md5()
     whole_sha = hashlib.sha256() if sha256 else None
-    parts = plan_parts(size, part_size) if part_size else []
+    parts: list[Part | None] = list(plan_parts(size, part_size)) if part_size else [None]
     part_md5s: list[bytes] = []
     part_shas: list[bytes] = []
     with path.open("rb") as f:
-        for part in parts or [None]:
+        for part in parts:
             p_md5 = hashlib.md5()
             p_sha = hashlib.sha256() if sha256 else None
             remaining = part.size if part else -1

@@ -47,7 +47,7 @@ class InvalidPayload(PermanentError):
 
 
 @app.task(name=UPLOAD_TASK, bind=True, max_retries=None, acks_late=True)
-def upload(self: Task[Any, Any], **payload: Any) -> str:
+def upload(self: Task[Any, Any], /, **payload: Any) -> str:
     """Deliver one spool file to S3; retry connection trouble forever with capped backoff."""
     try:
         job = UploadJob.model_validate(payload)

@@ -75,7 +75,10 @@ def put_single(client: S3Client, target: Target, job: UploadJob, path: Path, sha
     """
     extra: dict[str, Any] = _headers(job)
     if sha256:
+        # Our own value goes as a header (never an aws-chunked trailer); the algorithm name makes
+        # every server store it.
         extra["ChecksumSHA256"] = checksums.sha256_b64(sha256)
+        extra["ChecksumAlgorithm"] = "SHA256"
     with s3_errors(job.key), path.open("rb") as body:
         resp = client.put_object(
             Bucket=target.bucket,
@@ -116,6 +119,7 @@ def put_multipart(
                 sha = hashlib.sha256(body).digest()
                 part_shas.append(sha)
                 entry["ChecksumSHA256"] = extra["ChecksumSHA256"] = checksums.sha256_b64(sha)
+                extra["ChecksumAlgorithm"] = "SHA256"
             completed.append(entry)
             if present.get(part.number) == md5.hex():
                 continue
@@ -216,7 +220,7 @@ def stored_matches(client: S3Client, target: Target, key: str, expected: Expecte
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-    return _compare(key, head, expected) is None
+    return mismatch(key, head, expected) is None
 
 
 def check_returned_etag(key: str, landed: Landed) -> None:
@@ -230,12 +234,12 @@ def verify(client: S3Client, target: Target, key: str, expected: Expected) -> No
     with s3_errors(key):
         kwargs: dict[str, Any] = {"ChecksumMode": "ENABLED"} if expected.sha256 else {}
         head = client.head_object(Bucket=target.bucket, Key=key, **kwargs)
-    problem = _compare(key, head, expected)
+    problem = mismatch(key, head, expected)
     if problem:
         raise IntegrityError(problem)
 
 
-def _compare(key: str, head: Any, expected: Expected) -> str | None:
+def mismatch(key: str, head: Any, expected: Expected) -> str | None:
     """Why ``head`` does not describe the expected object, or None if it does."""
     size = head.get("ContentLength")
     if size != expected.size:

@@ -1,0 +1,114 @@
+"""``deliver()`` called in-process against the real S3 server (through the fault proxy), no Celery."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Stack
+from uploader.contract import FileKind, UploadJob
+from uploader.deliver import Delivery, Outcome, deliver
+from uploader.errors import LocalFileError, UnsafePath
+from uploader.journal import State
+from uploader.parts import MIB
+from uploader.reconcile import abort_abandoned_uploads
+from uploader.s3client import make_s3_client
+from uploader.transfer import Target
+
+
+def delivery(stack: Stack, sha256: bool = False) -> Delivery:
+    settings = stack.settings()
+    return Delivery(
+        client=make_s3_client(settings.s3),
+        journal=stack.journal(),
+        spool_dir=stack.spool,
+        target=Target(stack.bucket, sha256),
+        multipart_threshold=8 * MIB,
+        part_size=5 * MIB,
+    )
+
+
+def spooled(stack: Stack, name: str, size: int) -> UploadJob:
+    data = hashlib.sha256(name.encode()).digest() * (size // 32) + b"x" * (size % 32)
+    (stack.spool / name).write_bytes(data)
+    return UploadJob(path=name, key=f"live/{name}", size=size, md5=hashlib.md5(data).hexdigest(), kind=FileKind.SEGMENT)
+
+
+@pytest.mark.parametrize("size", [1000, 11 * MIB])
+def test_running_a_task_twice_is_harmless_and_sends_nothing_again(stack: Stack, size: int) -> None:
+    ctx = delivery(stack)
+    job = spooled(stack, f"twice{size}.ts", size)
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    assert deliver(job, ctx) == Outcome.ALREADY_VERIFIED
+    # Same bytes back to queued, as after an acknowledgement lost with a worker: found stored, not re-sent.
+    again = job.model_copy(update={"version": 1})
+    ctx.journal.record(again)
+    stack.proxy.reset_counters()
+    assert deliver(again, ctx) == Outcome.ALREADY_STORED
+    assert stack.proxy.bytes_up < 2000, "only a HEAD request may go out"
+
+
+@pytest.mark.parametrize("size", [1000, 11 * MIB])
+def test_sha256_checksums_are_stored_and_verified(stack: Stack, size: int) -> None:
+    ctx = delivery(stack, sha256=True)
+    job = spooled(stack, f"sha{size}.ts", size)
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    head = stack.s3.head_object(Bucket=stack.bucket, Key=job.key, ChecksumMode="ENABLED")
+    stored = head.get("ChecksumSHA256")
+    assert stored
+    if size < ctx.multipart_threshold:
+        data = (stack.spool / job.path).read_bytes()
+        assert stored == base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_a_stale_playlist_task_never_overwrites_a_newer_one(stack: Stack) -> None:
+    ctx = delivery(stack)
+    old = spooled(stack, "p1.m3u8", 100).model_copy(update={"key": "live/p.m3u8", "version": 1})
+    new = spooled(stack, "p2.m3u8", 120).model_copy(update={"key": "live/p.m3u8", "version": 2})
+    ctx.journal.record(old)
+    ctx.journal.record(new)
+    assert deliver(new, ctx) == Outcome.UPLOADED
+    assert deliver(old, ctx) == Outcome.STALE
+    assert stack.s3.head_object(Bucket=stack.bucket, Key="live/p.m3u8")["ContentLength"] == 120
+
+
+def test_a_file_changed_after_journaling_fails_permanently_and_stays(stack: Stack) -> None:
+    ctx = delivery(stack)
+    job = spooled(stack, "changed.ts", 5000)
+    ctx.journal.record(job)
+    (stack.spool / "changed.ts").write_bytes(b"y" * 5000)
+    with pytest.raises(LocalFileError, match="changed since it was journaled"):
+        deliver(job, ctx)
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.state == State.FAILED and (stack.spool / "changed.ts").exists()
+
+
+def test_symlinks_out_of_the_spool_are_refused_before_reading(stack: Stack, tmp_path: Path) -> None:
+    ctx = delivery(stack)
+    (stack.spool / "sub").mkdir()
+    (stack.spool / "sub" / "up").symlink_to(tmp_path)
+    job = UploadJob(path="sub/up/secret", key="live/secret", size=1, md5="0" * 32)
+    with pytest.raises(UnsafePath, match="outside the spool"):
+        deliver(job, ctx)
+    assert ctx.journal.get("live/secret") is None
+
+
+def test_abandoned_multipart_uploads_are_aborted_but_journaled_ones_kept(stack: Stack) -> None:
+    settings = stack.settings()
+    ctx = delivery(stack)
+    orphan = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key="live/orphan.bin")["UploadId"]
+    kept = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key="live/kept.bin")["UploadId"]
+    outside = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key="other/x.bin")["UploadId"]
+    job = spooled(stack, "kept.bin", 100).model_copy(update={"key": "live/kept.bin"})
+    ctx.journal.record(job)
+    ctx.journal.set_multipart(job.key, kept, 5 * MIB)
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert abort_abandoned_uploads(ctx.client, ctx.journal, settings, now=later) == 1
+    left = {u["UploadId"] for u in stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", [])}
+    assert left == {kept, outside} and orphan not in left
