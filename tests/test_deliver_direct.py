@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from surecast.settings import WorkerSection
 from tests.conftest import Stack
 from uploader.contract import FileKind, UploadJob
 from uploader.deliver import Delivery, Outcome, deliver
 from uploader.errors import LocalFileError, UnsafePath
 from uploader.journal import State
 from uploader.parts import MIB
-from uploader.reconcile import abort_abandoned_uploads
+from uploader.publish import Publisher, publish_and_mark
+from uploader.reconcile import abort_abandoned_uploads, republish_overdue
 from uploader.s3client import make_s3_client
+from uploader.status import messages_held
 from uploader.transfer import Target
 
 
@@ -112,3 +116,23 @@ def test_abandoned_multipart_uploads_are_aborted_but_journaled_ones_kept(stack: 
     assert abort_abandoned_uploads(ctx.client, ctx.journal, settings, now=later) == 1
     left = {u["UploadId"] for u in stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", [])}
     assert left == {kept, outside} and orphan not in left
+
+
+def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Stack) -> None:
+    settings = stack.settings()
+    journal = stack.journal()
+    jobs = [spooled(stack, f"held{i}.ts", 100) for i in range(3)]
+    for job in jobs:
+        journal.record(job)
+    publisher = Publisher(settings)
+    rows = [journal.get(j.key) for j in jobs]
+    assert publish_and_mark(journal, publisher, [r for r in rows if r]) == 3
+    client = stack.redis.client()
+    other_venue = Publisher(settings.model_copy(update={"worker": WorkerSection(queue="other-venue")}))
+    other_venue.publish([r for r in rows if r])  # another venue's messages on the same Redis do not count
+    assert messages_held(client, settings.worker.queue) == 3
+    overdue_clock = lambda: time.time() + 3600  # noqa: E731 - every file is long overdue
+    assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 0
+    stack.redis.flushall()
+    assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 3
+    assert messages_held(client, settings.worker.queue) == 3

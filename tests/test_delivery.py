@@ -59,8 +59,9 @@ def test_single_and_multipart_uploads_land_with_matching_etags(stack: Stack) -> 
     assert stack.stored_etag(keys[0]) == expected_etag(small, None)
     assert stack.stored_etag(keys[1]) == expected_etag(large, 5 * MIB)
     assert stack.stored_etag(keys[1]).endswith("-3")  # type: ignore[union-attr]
-    body = stack.s3.get_object(Bucket=stack.bucket, Key=keys[1])["Body"].read()
-    assert hashlib.md5(body).hexdigest() == file_md5(large)
+    got = stack.s3.get_object(Bucket=stack.bucket, Key=keys[1])
+    assert hashlib.md5(got["Body"].read()).hexdigest() == file_md5(large)
+    assert got["Metadata"] == {"md5": file_md5(large)}  # for decoding clients to verify against
 
 
 def test_link_cut_for_20_s_with_50_files_queued_loses_nothing(stack: Stack) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,9 +24,24 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
     return sum(int(client.llen(name)) for name in names)
 
 
+def unacked_count(client: redis.Redis, queue: str) -> int:
+    """Messages of ``queue`` delivered to a worker and not yet acknowledged (running or in a retry countdown).
+
+    Entries are JSON ``[message, exchange, routing_key]``; several venues may share one Redis.
+    """
+    count = 0
+    for _tag, raw in client.hscan_iter(UNACKED_KEY, count=500):
+        try:
+            routing_key = json.loads(raw)[2]
+        except (ValueError, IndexError, TypeError):
+            continue
+        count += routing_key == queue
+    return count
+
+
 def messages_held(client: redis.Redis, queue: str) -> int:
-    """Upload messages Redis holds: waiting in the queue, plus delivered but not yet acknowledged."""
-    return queue_depth(client, queue) + int(client.hlen(UNACKED_KEY))
+    """Upload messages Redis holds for ``queue``: waiting, plus delivered but not yet acknowledged."""
+    return queue_depth(client, queue) + unacked_count(client, queue)
 
 
 def collect_status(

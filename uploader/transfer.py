@@ -63,8 +63,13 @@ class Landed:
     sent: int
 
 
-def _headers(job: UploadJob) -> dict[str, str]:
-    return {"ContentType": job.content_type, "CacheControl": job.cache_control}
+# Object metadata key holding the file's MD5, so decoding clients can verify what they download
+# (served as the ``x-amz-meta-md5`` header by S3 and by CDNs in front of it).
+MD5_METADATA = "md5"
+
+
+def _headers(job: UploadJob) -> dict[str, Any]:
+    return {"ContentType": job.content_type, "CacheControl": job.cache_control, "Metadata": {MD5_METADATA: job.md5}}
 
 
 def put_single(client: S3Client, target: Target, job: UploadJob, path: Path, sha256: bytes | None) -> Landed:
