@@ -133,6 +133,21 @@ def reconcile(everything: bool) -> None:
     publisher.close()
 
 
+@main.command()
+def metrics() -> None:
+    """Serve surecast's own figures for Prometheus at /metrics (SURECAST_METRICS_BIND/_PORT)."""
+    settings = _settings()
+    _logging("INFO")
+    import redis
+
+    from surecast.metrics import SurecastCollector, metrics_app, serve_metrics
+
+    client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
+    collector = SurecastCollector(Path(settings.spool.dir), client, settings.worker.queue)
+    m = settings.metrics
+    serve_metrics(metrics_app(collector, m.user, m.password.get_secret_value()), m.bind, m.port)
+
+
 @main.command("retry-failed")
 def retry_failed() -> None:
     """Re-queue every failed file (after fixing the cause: credentials, bucket, missing file)."""

@@ -108,6 +108,23 @@ class WorkerSection(BaseModel):
     queue: str = "surecast"
 
 
+class MetricsSection(BaseModel):
+    bind: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=1, le=65535)
+    # Required once the endpoint is reachable beyond this PC (bind not loopback).
+    user: str = ""
+    password: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _auth_beyond_loopback(self) -> MetricsSection:
+        if self.bind not in ("127.0.0.1", "::1", "localhost") and not (self.user and self.password.get_secret_value()):
+            raise ValueError(
+                "SURECAST_METRICS_USER and SURECAST_METRICS_PASSWORD are required "
+                "when SURECAST_METRICS_BIND is not loopback"
+            )
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SURECAST_",
@@ -122,6 +139,7 @@ class Settings(BaseSettings):
     spool: SpoolSection = SpoolSection()
     upload: UploadSection = UploadSection()
     worker: WorkerSection = WorkerSection()
+    metrics: MetricsSection = MetricsSection()
     encoder: EncoderSection = EncoderSection()
 
     @property
@@ -147,7 +165,12 @@ class Settings(BaseSettings):
         return self
 
 
-_SECRET_VARIABLES = {"SURECAST_REDIS_URL", "SURECAST_S3_ACCESS_KEY_ID", "SURECAST_S3_SECRET_ACCESS_KEY"}
+_SECRET_VARIABLES = {
+    "SURECAST_REDIS_URL",
+    "SURECAST_S3_ACCESS_KEY_ID",
+    "SURECAST_S3_SECRET_ACCESS_KEY",
+    "SURECAST_METRICS_PASSWORD",
+}
 
 
 class SettingsError(Exception):

@@ -1,0 +1,134 @@
+"""A Prometheus endpoint with surecast's own figures, read from the journal and Redis at each scrape.
+
+Flower keeps serving Celery's own metrics; these are the ones only surecast knows: backlog, oldest
+unverified file, live-edge lag per rendition, retries, integrity re-uploads, failed files.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import redis
+from prometheus_client import make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from uploader.journal import JOURNAL_NAME, Journal
+from uploader.status import collect_status
+
+log = logging.getLogger(__name__)
+
+
+def live_edge_lag(spool_dir: Path, now: float) -> dict[str, float]:
+    """Seconds the remote live edge trails the local one, per rendition of the latest event.
+
+    The age of the oldest segment not yet verified in the bucket (0 when all are); empty before the
+    encoder has written anything.
+    """
+    db = sqlite3.connect(f"file:{Path(spool_dir) / JOURNAL_NAME}?mode=ro", uri=True, timeout=5)
+    try:
+        latest = db.execute("SELECT event FROM encoder_segments ORDER BY completed_at DESC LIMIT 1").fetchone()
+        if latest is None:
+            return {}
+        rows = db.execute(
+            """SELECT s.rendition, min(CASE WHEN f.state IS NOT 'verified' THEN s.completed_at END)
+               FROM encoder_segments s LEFT JOIN files f ON f.key = s.key
+               WHERE s.event = ? GROUP BY s.rendition""",
+            (latest[0],),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no encoder table yet: nothing encoded on this spool
+        return {}
+    finally:
+        db.close()
+    return {rendition: round(max(0.0, now - oldest), 3) if oldest else 0.0 for rendition, oldest in rows}
+
+
+class SurecastCollector(Collector):
+    """Reads the figures on each scrape; nothing is cached between scrapes."""
+
+    def __init__(self, spool_dir: Path, redis_client: redis.Redis, queue: str, clock: Callable[[], float] = time.time):
+        self.spool_dir = spool_dir
+        self.redis = redis_client
+        self.queue = queue
+        self.clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        journal = Journal(self.spool_dir)
+        try:
+            status = collect_status(journal, self.redis, self.queue, self.clock)
+        finally:
+            journal.close()
+        files = GaugeMetricFamily("surecast_files", "Files in the journal by state", labels=["state"])
+        for state, count in status["files"].items():
+            files.add_metric([state], count)
+        yield files
+        yield _gauge("surecast_backlog_files", "Files not yet verified in the bucket", status["waiting_files"])
+        yield _gauge("surecast_backlog_bytes", "Bytes not yet verified in the bucket", status["waiting_bytes"])
+        yield _gauge(
+            "surecast_oldest_unverified_seconds",
+            "Age of the oldest file not yet verified",
+            status["oldest_unverified_age_seconds"] or 0,
+        )
+        yield _gauge("surecast_retries", "Upload retries recorded in the journal", status["retries"])
+        yield _gauge(
+            "surecast_integrity_reuploads",
+            "Uploads re-sent after a failed integrity test",
+            status["integrity_reuploads"],
+        )
+        yield _gauge(
+            "surecast_failed_files", "Files failed permanently, waiting for retry-failed", len(status["failed"])
+        )
+        depth = status["queue_depth"]
+        yield _gauge("surecast_redis_up", "Whether Redis answered", 0 if depth is None else 1)
+        if depth is not None:
+            yield _gauge("surecast_queue_depth", "Upload tasks waiting in Redis", depth)
+        lag = GaugeMetricFamily(
+            "surecast_live_edge_lag_seconds",
+            "How far the remote live playlist trails the encoder",
+            labels=["rendition"],
+        )
+        for rendition, seconds in live_edge_lag(self.spool_dir, self.clock()).items():
+            lag.add_metric([rendition], seconds)
+        yield lag
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def metrics_app(collector: Collector, user: str, password: str) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app serving /metrics, behind HTTP basic auth when a user is set."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    app = make_wsgi_app(registry)
+    if not user:
+        return app
+    expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not hmac.compare_digest(environ.get("HTTP_AUTHORIZATION", ""), expected):
+            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="surecast"')])
+            return [b"authentication required\n"]
+        return app(environ, start_response)
+
+    return guarded
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+        log.debug(format, *args)
+
+
+def serve_metrics(app: Callable[..., Iterable[bytes]], bind: str, port: int) -> None:
+    """Serve ``app`` until interrupted."""
+    with make_server(bind, port, app, handler_class=_QuietHandler) as server:
+        log.info("metrics on http://%s:%d/metrics", bind, port)
+        server.serve_forever()
