@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -83,7 +84,10 @@ def send(files: tuple[Path, ...], key_prefix: str) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(as_json: bool) -> None:
+@click.option("--watch", is_flag=True, help="A live view: backlog drain, live-edge lag, workers, failures.")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--count", type=int, default=0, help="With --watch: stop after this many refreshes (0 = until Ctrl-C).")
+def status(as_json: bool, watch: bool, interval: float, count: int) -> None:
     """Queue depth, backlog, oldest unverified file, failures and integrity re-uploads."""
     settings = _settings()
     import redis
@@ -92,8 +96,49 @@ def status(as_json: bool) -> None:
     from uploader.status import collect_status, render_status
 
     client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2)
-    figures = collect_status(Journal(settings.spool.dir), client, settings.worker.queue)
-    click.echo(json.dumps(figures, indent=2) if as_json else render_status(figures))
+    journal = Journal(settings.spool.dir)
+    if not watch:
+        figures = collect_status(journal, client, settings.worker.queue)
+        click.echo(json.dumps(figures, indent=2) if as_json else render_status(figures))
+        return
+    _watch(settings, journal, client, interval, count)
+
+
+def _watch(settings: Settings, journal: Any, client: Any, interval: float, count: int) -> None:
+    import time
+
+    from celery import Celery
+    from kombu.exceptions import OperationalError
+
+    from surecast.metrics import live_edge_lag
+    from surecast.scale import pool_sizes
+    from surecast.watch import render_watch
+    from uploader.celeryconfig import celery_config
+    from uploader.status import collect_status
+
+    app = Celery("surecast-watch", set_as_current=False)
+    app.conf.update(celery_config(settings, publish_forever=False))
+    peak = 0
+    shown = 0
+    try:
+        while True:
+            figures = collect_status(journal, client, settings.worker.queue)
+            peak = max(peak, figures["waiting_files"])
+            try:
+                workers: dict[str, int] | None = pool_sizes(app, timeout=1.0)
+            except OperationalError:
+                workers = None
+            screen = render_watch(figures, live_edge_lag(Path(settings.spool.dir), time.time()), workers, peak)
+            click.clear()
+            click.echo(f"surecast status, {time.strftime('%H:%M:%S')} (Ctrl-C to leave)\n\n{screen}")
+            shown += 1
+            if count and shown >= count:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
+    finally:
+        app.close()
 
 
 @main.command()
@@ -146,6 +191,43 @@ def metrics() -> None:
     collector = SurecastCollector(Path(settings.spool.dir), client, settings.worker.queue)
     m = settings.metrics
     serve_metrics(metrics_app(collector, m.user, m.password.get_secret_value()), m.bind, m.port)
+
+
+@main.command()
+@click.argument("count", type=click.IntRange(min=1))
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "compose", "celery"]),
+    default="auto",
+    show_default=True,
+    help="compose: scale the uploader service; celery: grow/shrink the running workers' pools.",
+)
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def scale(count: int, mode: str, project_dir: Path) -> None:
+    """Set the number of upload workers to COUNT."""
+    settings = _settings()
+    from surecast.scale import compose_command, compose_running, scale_compose, scale_pools
+
+    compose = compose_command() if mode in ("auto", "compose") else None
+    if mode == "compose" and compose is None:
+        raise click.ClickException("neither `docker compose` nor `docker-compose` is available")
+    if compose and (mode == "compose" or compose_running(compose, project_dir)):
+        scale_compose(compose, project_dir, count)
+        click.echo(f"uploader service scaled to {count} container(s)")
+        return
+    from celery import Celery
+
+    from uploader.celeryconfig import celery_config
+
+    app = Celery("surecast-scale", set_as_current=False)
+    app.conf.update(celery_config(settings, publish_forever=False))
+    try:
+        plan = scale_pools(app, count)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        app.close()
+    click.echo(f"{count} upload process(es): " + ", ".join(f"{node} {n}" for node, n in plan.items()))
 
 
 @main.command("retry-failed")

@@ -24,8 +24,8 @@ from typing import Any
 
 import boto3
 import psutil
-from botocore.config import Config
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 
 from surecast.settings import Settings
 from tests.conftest import BIN, TEST_ENV, direct_s3_client
