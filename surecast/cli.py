@@ -230,6 +230,38 @@ def scale(count: int, mode: str, project_dir: Path) -> None:
     click.echo(f"{count} upload process(es): " + ", ".join(f"{node} {n}" for node, n in plan.items()))
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--workers", type=int, default=None, help="Upload processes (default SURECAST_WORKER_CONCURRENCY).")
+@click.option("--no-encoder", is_flag=True, help="Only deliver (e.g. files given to `surecast send`).")
+@click.option("--no-flower", is_flag=True)
+@click.option("--no-metrics", is_flag=True)
+@click.argument("encode_args", nargs=-1, type=click.UNPROCESSED)
+def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool, encode_args: tuple[str, ...]) -> None:
+    """The stack without Docker: Redis if none answers, workers, encoder, Flower, metrics; Ctrl-C stops all.
+
+    Arguments after the options go to `surecast encode`, e.g. `surecast up -- --duration 600`.
+    """
+    settings = _settings()
+    _logging("INFO")
+    from surecast.up import embedded_redis, flower_credentials, plan_children, run
+
+    env = dict(os.environ)
+    env["SURECAST_REDIS_URL"] = settings.redis.url.get_secret_value()
+    spool = Path(settings.spool.dir)
+    try:
+        redis_child = embedded_redis(env["SURECAST_REDIS_URL"], spool / "redis")
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not no_flower and (creds := flower_credentials(env)):
+        click.echo(
+            f"Flower: http://127.0.0.1:5555 user {creds[0]} password {creds[1]} (set SURECAST_FLOWER_* to choose)"
+        )
+    children = plan_children(
+        workers or settings.worker.concurrency, None if no_encoder else list(encode_args), not no_flower, not no_metrics
+    )
+    sys.exit(run(redis_child, children, env, spool / "logs"))
+
+
 @main.command("retry-failed")
 def retry_failed() -> None:
     """Re-queue every failed file (after fixing the cause: credentials, bucket, missing file)."""

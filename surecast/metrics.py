@@ -117,7 +117,8 @@ def metrics_app(collector: Collector, user: str, password: str) -> Callable[...,
         if not hmac.compare_digest(environ.get("HTTP_AUTHORIZATION", ""), expected):
             start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="surecast"')])
             return [b"authentication required\n"]
-        return app(environ, start_response)
+        body: Iterable[bytes] = app(environ, start_response)
+        return body
 
     return guarded
 
