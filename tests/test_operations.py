@@ -24,7 +24,9 @@ def test_pool_sizes_are_spread_evenly(current: dict[str, int], total: int, expec
     assert plan_pool_sizes(current, total) == expected
 
 
-@pytest.mark.parametrize(("current", "total", "message"), [({}, 2, "no upload workers"), ({"a": 1, "b": 1}, 1, "fewer")])
+@pytest.mark.parametrize(
+    ("current", "total", "message"), [({}, 2, "no upload workers"), ({"a": 1, "b": 1}, 1, "fewer")]
+)
 def test_impossible_scales_say_why(current: dict[str, int], total: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         plan_pool_sizes(current, total)

@@ -1,0 +1,175 @@
+"""Readiness: turn what FFmpeg finished into journaled uploads, one segment at a time.
+
+Each rendition's FFmpeg playlist is re-read only when it changed (a stat per poll). A newly listed
+segment is hashed and fsynced, journaled (before any task is published), then added to the event's
+segment table. A key the journal already holds with other content is never journaled again: that would
+overwrite an earlier segment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from encoder.keys import EventLayout
+from encoder.localplaylist import LocalSegment, parse_local_playlist
+from encoder.playlists import SEGMENT_CACHE_CONTROL, SEGMENT_CONTENT_TYPES
+from encoder.store import SegmentStore
+from encoder.timeline import Segment
+from uploader.contract import PRIORITY_LIVE, FileKind, UploadJob
+from uploader.journal import Journal
+
+log = logging.getLogger(__name__)
+_READ_SIZE = 1024 * 1024
+
+
+def hash_and_sync(path: Path) -> tuple[int, str]:
+    """Size and MD5 of a complete file, flushed to disk first so a power cut cannot lose what is journaled."""
+    md5 = hashlib.md5()  # noqa: S324 - the S3 ETag, not a security hash
+    size = 0
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+        while chunk := handle.read(_READ_SIZE):
+            md5.update(chunk)
+            size += len(chunk)
+    return size, md5.hexdigest()
+
+
+@dataclass
+class Ingest:
+    """What journaling needs, passed in."""
+
+    spool: Path
+    event: str
+    layout: EventLayout
+    journal: Journal
+    store: SegmentStore
+    clock: Callable[[], float]
+
+
+class RenditionWatcher:
+    """Follows one rendition's FFmpeg playlist and journals each segment it newly lists."""
+
+    def __init__(self, ctx: Ingest, rendition: str, known: list[Segment]) -> None:
+        self.ctx = ctx
+        self.rendition = rendition
+        self.segments = known
+        self.local = ctx.spool / ctx.layout.local_playlist(rendition)
+        self._seen: tuple[int, int, int] | None = None
+        # A resumed event starts with a break: the previous encoder's FFmpeg is gone.
+        self.discontinuity_pending = bool(known)
+        self._inits: dict[str, str | None] = {}
+
+    @property
+    def last_seq(self) -> int:
+        return self.segments[-1].seq if self.segments else -1
+
+    def restarted(self) -> None:
+        """FFmpeg was restarted: the next segment follows a discontinuity."""
+        self.discontinuity_pending = True
+
+    def poll(self) -> list[Segment]:
+        """Journal the segments FFmpeg finished since the last poll; return them."""
+        try:
+            st = os.stat(self.local)
+        except FileNotFoundError:
+            return []
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp == self._seen:
+            return []
+        try:
+            text = self.local.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        self._seen = stamp
+        playlist = parse_local_playlist(text)
+        fresh = [s for s in playlist.segments if s.seq > self.last_seq]
+        if fresh and fresh[0].seq > self.last_seq + 1 and self.segments and not self.discontinuity_pending:
+            log.error(
+                "%s: FFmpeg's playlist skipped from segment %d to %d; the encoder fell behind",
+                self.rendition,
+                self.last_seq,
+                fresh[0].seq,
+            )
+        added = []
+        for local in fresh:
+            segment = self._journal(local, playlist.init_name)
+            if segment is not None:
+                added.append(segment)
+        return added
+
+    def _journal(self, local: LocalSegment, init: str | None) -> Segment | None:
+        ctx = self.ctx
+        relative = ctx.layout.segment_path(self.rendition, local.name)
+        path = ctx.spool / relative
+        key = ctx.layout.segment_key(self.rendition, local.name)
+        try:
+            size, md5 = hash_and_sync(path)
+            completed_at = path.stat().st_mtime
+        except FileNotFoundError:
+            log.error("%s: FFmpeg listed %s but the file is gone; skipped", self.rendition, relative)
+            return None
+        if size == 0:
+            log.error("%s: FFmpeg listed an empty segment %s; skipped", self.rendition, relative)
+            return None
+        init_key = self._journal_init(init) if init else None
+        if not self._record(key, relative, size, md5, local.name):
+            return None
+        segment = Segment(
+            rendition=self.rendition,
+            msn=len(self.segments),
+            seq=local.seq,
+            key=key,
+            name=local.name,
+            path=relative,
+            duration=local.duration,
+            discontinuity=self.discontinuity_pending,
+            completed_at=completed_at,
+            init_key=init_key,
+            init_name=init,
+        )
+        ctx.store.add(ctx.event, segment)
+        self.segments.append(segment)
+        self.discontinuity_pending = False
+        return segment
+
+    def _journal_init(self, init: str) -> str | None:
+        """Journal the fMP4 init segment of the current FFmpeg run once; its key, or None if unusable."""
+        if init in self._inits:
+            return self._inits[init]
+        relative = self.ctx.layout.segment_path(self.rendition, init)
+        key: str | None = self.ctx.layout.segment_key(self.rendition, init)
+        try:
+            size, md5 = hash_and_sync(self.ctx.spool / relative)
+        except FileNotFoundError:
+            log.error("%s: init segment %s is missing", self.rendition, relative)
+            return None
+        if key is not None and not self._record(key, relative, size, md5, init):
+            key = None
+        self._inits[init] = key
+        return key
+
+    def _record(self, key: str, relative: str, size: int, md5: str, name: str) -> bool:
+        """Journal a media file once; True if it is journaled with this content (now or before)."""
+        existing = self.ctx.journal.get(key)
+        if existing is not None:
+            if existing.md5 == md5 and existing.size == size:
+                return True  # journaled by an encoder that died before noting it: adopt it
+            log.error("refusing to overwrite %s: it is journaled with other content", key)
+            return False
+        suffix = name.rsplit(".", 1)[-1]
+        job = UploadJob(
+            path=relative,
+            key=key,
+            size=size,
+            md5=md5,
+            content_type=SEGMENT_CONTENT_TYPES.get(suffix, "application/octet-stream"),
+            cache_control=SEGMENT_CACHE_CONTROL,
+            kind=FileKind.SEGMENT,
+        )
+        self.ctx.journal.record(job, priority=PRIORITY_LIVE)
+        return True

@@ -1,0 +1,112 @@
+"""Object keys and spool paths of an event. Pure.
+
+Layout (keys under ``SURECAST_S3_PREFIX``, spool paths under ``SURECAST_SPOOL_DIR``)::
+
+    <prefix>/<event>/master.m3u8                 live master playlist (ABR)
+    <prefix>/<event>/master_vod.m3u8             VOD master, once the archive is complete
+    <prefix>/<event>/<rendition>/live.m3u8       live media playlist, re-written under one key
+    <prefix>/<event>/<rendition>/vod.m3u8        VOD media playlist
+    <prefix>/<event>/<rendition>/seg_<n>.ts      segments; n only grows within an event
+    <prefix>/<event>/<rendition>/init_<n>.mp4    fMP4 init segment of the FFmpeg run starting at n
+
+    events/<event>/<rendition>/seg_<n>.ts        what FFmpeg writes (same names as the keys)
+    events/<event>/<rendition>/ffmpeg.m3u8       FFmpeg's own playlist: the readiness signal, never uploaded
+    events/<event>/playlists/<name>.<version>.m3u8   one new file per playlist version, never rewritten
+
+Segment numbers continue across FFmpeg and encoder restarts, so a key is never written twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from uploader.contract import check_object_key
+
+EVENTS_DIR = "events"
+LOCAL_PLAYLIST = "ffmpeg.m3u8"
+PLAYLISTS_DIR = "playlists"
+_SEGMENT_NAME = re.compile(r"^seg_(\d+)\.(ts|m4s)$")
+_EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def event_id_for(start: datetime) -> str:
+    """A readable event id from the start time (UTC, to the second): ``20250131T184500Z``."""
+    return start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def check_event_id(event_id: str) -> str:
+    if not _EVENT_ID.match(event_id):
+        raise ValueError(f"event id {event_id!r} must be 1-64 letters, digits, '_' or '-'")
+    return event_id
+
+
+def segment_extension(segment_type: str) -> str:
+    return "m4s" if segment_type == "fmp4" else "ts"
+
+
+def segment_name(seq: int, segment_type: str) -> str:
+    return f"seg_{seq}.{segment_extension(segment_type)}"
+
+
+def segment_pattern(segment_type: str) -> str:
+    """FFmpeg's ``hls_segment_filename`` pattern producing ``segment_name``."""
+    return f"seg_%d.{segment_extension(segment_type)}"
+
+
+def init_name(seq: int) -> str:
+    """fMP4 init segment of the FFmpeg run whose first segment is ``seq``: each run gets its own."""
+    return f"init_{seq}.mp4"
+
+
+def segment_seq(name: str) -> int | None:
+    """The number in a segment file name, or None if ``name`` is not one of ours."""
+    match = _SEGMENT_NAME.match(PurePosixPath(name).name)
+    return int(match.group(1)) if match else None
+
+
+class EventLayout:
+    """Where every file of one event lives, locally and in the bucket."""
+
+    def __init__(self, prefix: str, event_id: str) -> None:
+        self.event_id = check_event_id(event_id)
+        self.key_root = "/".join(p for p in (prefix.strip("/"), event_id) if p)
+        self.spool_root = f"{EVENTS_DIR}/{event_id}"
+
+    def key(self, relative: str) -> str:
+        """The object key of a file named relative to the event folder."""
+        return check_object_key(f"{self.key_root}/{relative}")
+
+    def rendition_dir(self, rendition: str) -> str:
+        """Spool folder (relative) FFmpeg writes one rendition to."""
+        return f"{self.spool_root}/{rendition}"
+
+    def local_playlist(self, rendition: str) -> str:
+        return f"{self.rendition_dir(rendition)}/{LOCAL_PLAYLIST}"
+
+    def segment_path(self, rendition: str, name: str) -> str:
+        return f"{self.rendition_dir(rendition)}/{name}"
+
+    def segment_key(self, rendition: str, name: str) -> str:
+        return self.key(f"{rendition}/{name}")
+
+    def live_key(self, rendition: str) -> str:
+        return self.key(f"{rendition}/live.m3u8")
+
+    def vod_key(self, rendition: str) -> str:
+        return self.key(f"{rendition}/vod.m3u8")
+
+    def master_key(self, vod: bool = False) -> str:
+        return self.key("master_vod.m3u8" if vod else "master.m3u8")
+
+    def playlist_path(self, key: str, version: int) -> str:
+        """A new spool file for each version of the playlist stored under ``key``."""
+        relative = key[len(self.key_root) + 1 :] if key.startswith(self.key_root + "/") else key
+        stem = relative.removesuffix(".m3u8").replace("/", "-")
+        return f"{self.spool_root}/{PLAYLISTS_DIR}/{stem}.{version}.m3u8"
+
+
+def media_uri(rendition: str, vod: bool = False) -> str:
+    """A media playlist's URI relative to the master playlist."""
+    return f"{rendition}/{'vod' if vod else 'live'}.m3u8"

@@ -1,0 +1,85 @@
+"""Publishing from the journal, in a thread of its own so a slow or dead Redis never holds up readiness.
+
+The encoder journals a file, then pokes the pump. The pump publishes every journaled file whose task
+never reached Redis (``Journal.unpublished()``, playlists first); when Redis is down the files stay
+queued in the journal and the pump tries again every ``interval`` seconds until they are out.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+import redis
+from kombu.exceptions import OperationalError
+
+from surecast.settings import Settings
+from uploader.journal import Journal
+from uploader.publish import Publisher, publish_and_mark
+
+log = logging.getLogger(__name__)
+JOIN_TIMEOUT = 10.0
+
+
+class PublishPump:
+    """Publishes journaled files to Redis: on demand, and every ``interval`` seconds while any wait."""
+
+    def __init__(self, settings: Settings, interval: float) -> None:
+        self._settings = settings
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="surecast-publish", daemon=True)
+        self.published = 0
+        self.waiting = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Something was journaled: publish it now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Publish what is left once (bounded), then end the thread."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(JOIN_TIMEOUT)
+        if self._thread.is_alive():
+            log.warning(
+                "publisher thread still busy after %.0f s; journaled files wait for the reconciler", JOIN_TIMEOUT
+            )
+
+    def _loop(self) -> None:
+        journal = Journal(Path(self._settings.spool.dir))
+        publisher = Publisher(self._settings)
+        try:
+            while True:
+                stopping = self._stop.is_set()
+                self._wake.clear()  # before publishing: a poke during the round starts another one
+                self._publish_waiting(journal, publisher)
+                if stopping:
+                    return
+                self._wake.wait(self._interval)
+        finally:
+            publisher.close()
+            journal.close()
+
+    def _publish_waiting(self, journal: Journal, publisher: Publisher) -> None:
+        try:
+            rows = journal.unpublished()
+            sent = publish_and_mark(journal, publisher, rows) if rows else 0
+        except (sqlite3.Error, OperationalError, redis.RedisError, OSError) as exc:
+            log.warning("publishing skipped this round, will retry: %s", exc)
+            return
+        self.published += sent
+        waiting = len(rows) - sent
+        if waiting and not self.waiting:
+            log.warning(
+                "Redis unreachable: journaled files wait and encoding goes on; retrying every %.1f s", self._interval
+            )
+        elif self.waiting and not waiting:
+            log.warning("Redis reachable again: the files that waited are published")
+        self.waiting = waiting
