@@ -143,10 +143,26 @@ def _watch(settings: Settings, journal: Any, client: Any, interval: float, count
 
 @main.command()
 @click.option("--all", "everything", is_flag=True, help="Re-publish every unverified file, not only overdue ones.")
-def reconcile(everything: bool) -> None:
+@click.option(
+    "--every", type=click.IntRange(min=0), default=0, help="Keep going: a round every N seconds, until SIGTERM."
+)
+def reconcile(everything: bool, every: int) -> None:
     """Re-publish files not verified within their deadline; abort abandoned multipart uploads."""
     settings = _settings()
     _logging("INFO")
+    if every:
+        import signal
+        import threading
+
+        from uploader.reconcile import reconcile_forever
+
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        interval = settings.model_copy(
+            update={"upload": settings.upload.model_copy(update={"reconcile_interval": every})}
+        )
+        reconcile_forever(interval, stopped.wait)
+        return
     from uploader.errors import UploadError
     from uploader.journal import Journal
     from uploader.publish import Publisher, publish_and_mark
@@ -281,3 +297,9 @@ from encoder.cli import encode, finish_event  # noqa: E402 - the encoder's comma
 
 main.add_command(encode)
 main.add_command(finish_event)
+
+from surecast.bucket_setup import bucket_setup  # noqa: E402 - operations commands, each in its own module
+from surecast.flower import flower  # noqa: E402
+
+main.add_command(flower)
+main.add_command(bucket_setup)

@@ -136,3 +136,29 @@ def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Sta
     stack.redis.flushall()
     assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 3
     assert messages_held(client, settings.worker.queue) == 3
+
+
+def test_an_older_playlist_landing_after_a_newer_one_is_put_back_on_top(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = delivery(stack)
+    key = "live/ev/720p/live.m3u8"
+    v1 = spooled(stack, "live.1.m3u8", 100).model_copy(update={"key": key, "version": 1})
+    v2 = spooled(stack, "live.2.m3u8", 120).model_copy(update={"key": key, "version": 2})
+    ctx.journal.record(v1)
+    real_put = ctx.client.put_object
+    raced: list[bool] = []
+
+    def put_after_the_newer_version(**kwargs: object) -> object:
+        if kwargs["ContentLength"] == 100 and not raced:  # v1 is in flight: v2 is journaled and lands first
+            raced.append(True)
+            ctx.journal.record(v2)
+            assert deliver(v2, ctx) == Outcome.UPLOADED
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(ctx.client, "put_object", put_after_the_newer_version)
+    assert deliver(v1, ctx) == Outcome.UPLOADED
+    assert raced
+    assert stack.s3.head_object(Bucket=stack.bucket, Key=key)["ContentLength"] == 120
+    row = ctx.journal.get(key)
+    assert row is not None and row.version == 2 and row.state == State.VERIFIED

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from tests.conftest import Stack, delivered_keys
 from tests.procs import kill, wait_until
 from uploader.celeryconfig import celery_config
 from uploader.checksums import multipart_etag
-from uploader.contract import UPLOAD_TASK
+from uploader.contract import PRIORITY_LIVE, UPLOAD_TASK
 from uploader.journal import State
 from uploader.parts import MIB, plan_parts
 
@@ -231,3 +232,23 @@ def test_a_payload_naming_a_path_outside_the_spool_is_refused_and_nothing_is_rea
     assert stack.stored_etag("live/stolen.txt") is None
     assert stack.proxy.bytes_up == 0
     assert stack.journal().get("live/stolen.txt") is None
+
+
+def test_retries_follow_the_journal_priority_after_a_demotion(stack: Stack) -> None:
+    stack.proxy.set_mode("refuse")
+    stack.start_worker(concurrency=1)
+    path = stack.spool_file("late.ts", 10_000)
+    (key,) = send(stack, path)  # `send` queues at backfill priority...
+    journal = stack.journal()
+    with sqlite3.connect(journal.path) as db:  # ...the encoder would raise or lower it like this
+        db.execute("UPDATE files SET priority = ? WHERE key = ?", (PRIORITY_LIVE, key))
+    client = stack.redis.client()
+
+    def retried_priorities() -> list[int]:
+        entries = [json.loads(raw) for raw in client.hvals("unacked")]
+        return [e[0]["properties"].get("priority") for e in entries if e[0]["headers"].get("retries")]
+
+    found = wait_until(retried_priorities, 30, interval=0.2, message="no retry published")
+    assert set(found) == {PRIORITY_LIVE}
+    stack.proxy.set_mode("pass")
+    wait_verified(stack, [key], 30)

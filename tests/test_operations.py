@@ -74,3 +74,22 @@ def test_scale_grows_and_shrinks_running_worker_pools(stack: Stack) -> None:
         assert "workers online: 2 (2 upload processes)" in watch.stdout
     finally:
         app.close()
+
+
+def test_status_shows_low_disk_loudly_first() -> None:
+    from uploader.status import render_status
+
+    status = {
+        "queue_depth": 0,
+        "files": {"queued": 0, "uploading": 0, "verified": 9, "failed": 0},
+        "waiting_files": 0,
+        "waiting_bytes": 0,
+        "oldest_unverified_age_seconds": None,
+        "retries": 0,
+        "integrity_reuploads": 0,
+        "failed": [],
+        "encoder": {"event_id": "ev", "state": "running", "low_disk": True, "disk_free_bytes": 300 * 2**20},
+    }
+    text = render_status(status)
+    assert text.startswith("!!! DISK LOW on the spool: 300 MiB free")
+    assert "encoder: event ev running" in text

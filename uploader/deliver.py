@@ -85,16 +85,35 @@ def deliver(job: UploadJob, ctx: Delivery) -> Outcome:
     journal.start_attempt(job.key)
     attempt = (row.attempts if row else 0) + 1
     try:
-        return _upload(job, path, attempt, ctx)
+        outcome = _upload(job, path, attempt, ctx)
     except RetryableError as exc:
-        journal.note_retry(job.key, str(exc), integrity=isinstance(exc, IntegrityError))
+        journal.note_retry(job.key, str(exc), integrity=isinstance(exc, IntegrityError), version=job.version)
         if isinstance(exc, IntegrityError):
             log.warning("integrity test failed, re-uploading: %s", exc)
         raise
     except PermanentError as exc:
-        journal.mark_failed(job.key, str(exc))
+        journal.mark_failed(job.key, str(exc), version=job.version)
         _abort_recorded_multipart(job.key, ctx)
         raise
+    _keep_latest_on_top(job, ctx)
+    return outcome
+
+
+def _keep_latest_on_top(job: UploadJob, ctx: Delivery) -> None:
+    """Latest wins: if a newer version of the key was journaled while ours was in flight, its PUT may
+    have landed before ours. Send the newest again so it ends on top; if that fails now, reopen it for
+    the reconciler."""
+    newer = ctx.journal.get(job.key)
+    if newer is None or newer.version <= job.version:
+        return
+    log.info(
+        "%s: version %d landed while %d is journaled; sending the newest again", job.key, job.version, newer.version
+    )
+    ctx.journal.reopen(job.key)
+    try:
+        _upload(newer.job(), spool_file(ctx.spool_dir, newer.path), newer.attempts + 1, ctx)
+    except (RetryableError, PermanentError) as exc:
+        log.warning("%s: newest version left for its own task and the reconciler: %s", job.key, exc)
 
 
 def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:

@@ -203,19 +203,28 @@ class Journal:
             )
             db.execute("DELETE FROM parts WHERE key = ?", (key,))
 
-    def mark_failed(self, key: str, reason: str) -> None:
+    def mark_failed(self, key: str, reason: str, version: int = 0) -> None:
+        """Record a permanent failure of ``version``; a newer version of the key is left alone."""
         with self._write() as db:
             db.execute(
-                "UPDATE files SET state = 'failed', last_error = ?, updated_at = ? WHERE key = ?",
-                (reason, self._now(), key),
+                "UPDATE files SET state = 'failed', last_error = ?, updated_at = ? WHERE key = ? AND version = ?",
+                (reason, self._now(), key, version),
             )
 
-    def note_retry(self, key: str, reason: str, integrity: bool = False) -> None:
+    def note_retry(self, key: str, reason: str, integrity: bool = False, version: int = 0) -> None:
         with self._write() as db:
             db.execute(
                 """UPDATE files SET retries = retries + 1, integrity_reuploads = integrity_reuploads + ?,
-                       last_error = ?, updated_at = ? WHERE key = ?""",
-                (int(integrity), reason, self._now(), key),
+                       last_error = ?, updated_at = ? WHERE key = ? AND version = ?""",
+                (int(integrity), reason, self._now(), key, version),
+            )
+
+    def reopen(self, key: str) -> None:
+        """Back to queued: what the bucket holds for ``key`` may no longer be what is journaled."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET state = 'queued', verified_at = NULL, updated_at = ? WHERE key = ?",
+                (self._now(), key),
             )
 
     def set_multipart(self, key: str, upload_id: str | None, part_size: int | None) -> None:

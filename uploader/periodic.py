@@ -1,63 +1,40 @@
-"""The reconciler as a periodic job inside each worker's main process, elected through Redis.
+"""The reconciler as a periodic job beside each worker, elected through Redis.
 
-Every worker runs the loop; a short Redis lock lets only one of them reconcile per interval.
+It runs as its own process (``surecast reconcile --every N``), never as a thread of the worker's main
+process: the prefork pool forks children from that process at any time, and a child forked while a
+thread holds a lock (imports, logging, boto3) hangs on its first task.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
+import subprocess
+import sys
 from typing import Any
 
-import redis
 from celery import bootsteps
 
-from uploader.errors import UploadError
-
 log = logging.getLogger(__name__)
-LOCK_KEY = "surecast:reconciler"
 
 
 class ReconcileStep(bootsteps.StartStopStep):
-    """Runs ``reconcile_once`` every ``SURECAST_UPLOAD_RECONCILE_INTERVAL`` seconds in a thread."""
+    """Starts ``surecast reconcile --every SURECAST_UPLOAD_RECONCILE_INTERVAL`` with the worker, stops it after."""
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, parent: Any) -> None:
-        self._thread = threading.Thread(target=self._loop, name="surecast-reconciler", daemon=True)
-        self._thread.start()
+        from uploader.celery import settings
+
+        argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(settings.upload.reconcile_interval)]
+        self._proc = subprocess.Popen(argv)
+        log.info("reconciler started (pid %d)", self._proc.pid)
 
     def stop(self, parent: Any) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        from uploader.celery import settings  # the worker's settings, loaded once by the app module
-        from uploader.journal import Journal
-        from uploader.publish import Publisher
-        from uploader.reconcile import abort_abandoned_uploads, republish_overdue
-        from uploader.s3client import make_s3_client
-        from uploader.status import messages_held
-
-        interval = settings.upload.reconcile_interval
-        journal = Journal(Path(settings.spool.dir))
-        publisher = Publisher(settings)
-        client = make_s3_client(settings.s3)
-        lock = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5)
-        rounds = 0
-        while not self._stop.wait(interval):
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
             try:
-                if not lock.set(LOCK_KEY, "1", nx=True, ex=max(1, interval - 1)):
-                    continue
-                held = messages_held(lock, settings.worker.queue)
-                republish_overdue(journal, publisher, settings, held)
-                if rounds % 20 == 0:
-                    abort_abandoned_uploads(client, journal, settings)
-                rounds += 1
-            except (redis.RedisError, UploadError) as exc:
-                log.warning("reconciler round skipped: %s", exc)
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()

@@ -10,10 +10,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from surecast.settings import Settings
-from uploader.errors import s3_errors
+from uploader.errors import UploadError, s3_errors
 from uploader.journal import Journal
 from uploader.publish import Publisher, publish_and_mark
 from uploader.transfer import abort_multipart
@@ -68,3 +69,32 @@ def abort_abandoned_uploads(client: S3Client, journal: Journal, settings: Settin
     if aborted:
         log.info("aborted %d abandoned multipart upload(s)", aborted)
     return aborted
+
+
+LOCK_KEY = "surecast:reconciler"
+
+
+def reconcile_forever(settings: Settings, stop: Callable[[float], bool]) -> None:
+    """Every interval, if this process wins the Redis election: re-publish what Redis lost, and now and
+    then abort abandoned multipart uploads. ``stop(seconds)`` waits and says whether to end."""
+    import redis
+
+    from uploader.s3client import make_s3_client
+    from uploader.status import messages_held
+
+    interval = settings.upload.reconcile_interval
+    journal = Journal(Path(settings.spool.dir))
+    publisher = Publisher(settings)
+    client = make_s3_client(settings.s3)
+    lock = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
+    rounds = 0
+    while not stop(interval):
+        try:
+            if not lock.set(LOCK_KEY, "1", nx=True, ex=max(1, interval - 1)):
+                continue
+            republish_overdue(journal, publisher, settings, messages_held(lock, settings.worker.queue))
+            if rounds % 20 == 0:
+                abort_abandoned_uploads(client, journal, settings)
+            rounds += 1
+        except (redis.RedisError, UploadError) as exc:
+            log.warning("reconciler round skipped: %s", exc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -44,6 +45,18 @@ def messages_held(client: redis.Redis, queue: str) -> int:
     return queue_depth(client, queue) + unacked_count(client, queue)
 
 
+ENCODER_STATUS = "encoder-status.json"
+
+
+def encoder_status(spool_dir: Path) -> dict[str, Any] | None:
+    """What the encoder last wrote about itself (event, FFmpeg, renditions, free disk), if it ran here."""
+    try:
+        data: dict[str, Any] = json.loads((spool_dir / ENCODER_STATUS).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return data
+
+
 def collect_status(
     journal: Journal, redis_client: redis.Redis | None, queue: str, clock: Callable[[], float] = time.time
 ) -> dict[str, Any]:
@@ -64,6 +77,7 @@ def collect_status(
         "retries": totals.retries,
         "integrity_reuploads": totals.integrity_reuploads,
         "failed": [{"key": r.key, "path": r.path, "reason": r.last_error} for r in journal.failed()],
+        "encoder": encoder_status(journal.path.parent),
     }
 
 
@@ -72,13 +86,24 @@ def render_status(status: dict[str, Any]) -> str:
     depth = status["queue_depth"]
     files = status["files"]
     age = status["oldest_unverified_age_seconds"]
-    lines = [
+    lines = []
+    encoder = status.get("encoder")
+    if encoder and encoder.get("low_disk"):
+        free_mib = encoder.get("disk_free_bytes", 0) / 2**20
+        lines.append(f"!!! DISK LOW on the spool: {free_mib:.0f} MiB free. Verified segments are being removed;")
+        lines.append("!!! free space now or the encoder will have nowhere to write.")
+    lines += [
         f"queue depth (Redis): {'unreachable' if depth is None else depth}",
         f"waiting: {status['waiting_files']} file(s), {status['waiting_bytes']} bytes",
         f"oldest unverified: {'none' if age is None else f'{age:.1f} s'}",
         "files: " + ", ".join(f"{state} {n}" for state, n in files.items()),
         f"retries: {status['retries']}, integrity re-uploads: {status['integrity_reuploads']}",
     ]
+    if encoder:
+        lines.append(
+            f"encoder: event {encoder.get('event_id')} {encoder.get('state')}, "
+            f"FFmpeg restarts {encoder.get('ffmpeg_restarts')}, waiting for Redis {encoder.get('waiting_for_redis')}"
+        )
     if status["failed"]:
         lines.append(f"FAILED ({len(status['failed'])}), fix the cause then run `surecast retry-failed`:")
         lines += [f"  {f['key']}: {f['reason']}" for f in status["failed"]]

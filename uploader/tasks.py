@@ -16,6 +16,7 @@ from uploader.contract import UPLOAD_TASK, UploadJob
 from uploader.deliver import Delivery, deliver
 from uploader.errors import PermanentError, RetryableError
 from uploader.journal import Journal
+from uploader.publish import priority_for
 from uploader.s3client import make_s3_client
 from uploader.transfer import Target
 
@@ -53,8 +54,12 @@ def upload(self: Task[Any, Any], /, **payload: Any) -> str:
         job = UploadJob.model_validate(payload)
     except ValidationError as exc:
         raise InvalidPayload(f"refusing task payload: {exc.errors(include_url=False)}") from None
+    ctx = worker_delivery()
     try:
-        return deliver(job, worker_delivery()).value
+        return deliver(job, ctx).value
     except (RetryableError, SoftTimeLimitExceeded) as exc:
         delay = backoff_delay(self.request.retries, settings.upload.backoff_base, settings.upload.backoff_cap)
-        raise self.retry(exc=exc, countdown=delay) from exc
+        # The journal's priority, not the message's: the encoder demotes late live segments to backfill.
+        row = ctx.journal.get(job.key)
+        priority = row.priority if row else priority_for(job.kind)
+        raise self.retry(exc=exc, countdown=delay, priority=priority) from exc
