@@ -160,10 +160,11 @@ class Stack:
             return None
 
     def child_pids(self, worker: subprocess.Popen[bytes]) -> list[int]:
-        """Pool child processes of a worker (the prefork pool)."""
+        """Pool child processes of a worker (the prefork pool), not its reconciler process."""
         import psutil
 
-        return [c.pid for c in psutil.Process(worker.pid).children(recursive=True)]
+        children = psutil.Process(worker.pid).children(recursive=True)
+        return [c.pid for c in children if "reconcile" not in c.cmdline()]
 
     def stop(self) -> None:
         for proc in self.workers:

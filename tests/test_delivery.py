@@ -236,12 +236,12 @@ def test_a_payload_naming_a_path_outside_the_spool_is_refused_and_nothing_is_rea
 
 def test_retries_follow_the_journal_priority_after_a_demotion(stack: Stack) -> None:
     stack.proxy.set_mode("refuse")
-    stack.start_worker(concurrency=1)
     path = stack.spool_file("late.ts", 10_000)
     (key,) = send(stack, path)  # `send` queues at backfill priority...
     journal = stack.journal()
     with sqlite3.connect(journal.path) as db:  # ...the encoder would raise or lower it like this
         db.execute("UPDATE files SET priority = ? WHERE key = ?", (PRIORITY_LIVE, key))
+    stack.start_worker(concurrency=1)
     client = stack.redis.client()
 
     def retried_priorities() -> list[int]:
