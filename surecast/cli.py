@@ -303,3 +303,8 @@ from surecast.flower import flower  # noqa: E402
 
 main.add_command(flower)
 main.add_command(bucket_setup)
+
+from client.cli import play, player  # noqa: E402 - the viewer's commands, kept in their package
+
+main.add_command(play)
+main.add_command(player)

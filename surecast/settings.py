@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from client.config import ClientSection
 from encoder.config import EncoderSection
+from surecast.flower import FlowerSection
 
 MIB = 1024 * 1024
 
@@ -140,7 +142,9 @@ class Settings(BaseSettings):
     upload: UploadSection = UploadSection()
     worker: WorkerSection = WorkerSection()
     metrics: MetricsSection = MetricsSection()
+    flower: FlowerSection = FlowerSection()
     encoder: EncoderSection = EncoderSection()
+    client: ClientSection = ClientSection()
 
     @property
     def visibility_timeout(self) -> int:

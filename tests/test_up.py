@@ -58,7 +58,10 @@ def test_up_runs_an_event_end_to_end_with_embedded_redis_and_stops_everything(st
             vod = any(o["Key"].endswith("/vod.m3u8") for o in listed)
             return vod and journal.totals().waiting_files == 0
 
-        wait_until(event_delivered, 90, interval=0.5, message="event not delivered:\n" + log_tail(log))
+        try:
+            wait_until(event_delivered, 90, interval=0.5, message="event not delivered")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log_tail(log)}") from None
         listed = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="live/upt/")["Contents"]
         assert sum("/seg_" in o["Key"] for o in listed) >= 2
         children = psutil.Process(up.pid).children(recursive=True)

@@ -1,0 +1,149 @@
+"""A small HTTP server for the web player and the LAN re-serve (stdlib ``http.server``, one thread per request).
+
+Routes are plain functions from a path to a Response, so what is served can be tested without sockets.
+The web player's files are served from ``client/web`` by a fixed list: nothing else on disk is reachable.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from client.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).parent / "web"
+STATIC_FILES = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/player.js": ("player.js", "text/javascript; charset=utf-8"),
+    "/player.css": ("player.css", "text/css; charset=utf-8"),
+    "/hls.min.js": ("hls.min.js", "text/javascript; charset=utf-8"),
+    "/hls.js-LICENSE.txt": ("hls.js-LICENSE.txt", "text/plain; charset=utf-8"),
+}
+# Any page may read what this server serves (a player on another LAN host, a wall of screens).
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Expose-Headers": "ETag, Content-Length, x-amz-meta-md5",
+}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Route = Callable[[str], Response | None]
+
+
+def not_found(path: str) -> Response:
+    return Response(404, f"not found: {path}\n".encode())
+
+
+def static_route(config: dict[str, Any]) -> Route:
+    """The web player's files, and ``/config.json`` telling the page what to play."""
+    config_body = json.dumps(config).encode()
+
+    def route(path: str) -> Response | None:
+        if path == "/config.json":
+            return Response(200, config_body, "application/json", {"Cache-Control": "no-cache"})
+        found = STATIC_FILES.get(path)
+        if found is None:
+            return None
+        name, content_type = found
+        try:
+            body = (WEB_DIR / name).read_bytes()
+        except OSError:
+            return Response(500, f"{name} is missing from the installation\n".encode())
+        return Response(200, body, content_type, {"Cache-Control": "no-cache"})
+
+    return route
+
+
+def chain(*routes: Route) -> Route:
+    def route(path: str) -> Response | None:
+        for r in routes:
+            found = r(path)
+            if found is not None:
+                return found
+        return None
+
+    return route
+
+
+def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "surecast"
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self._answer(head=False)
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._answer(head=True)
+
+        def do_OPTIONS(self) -> None:  # noqa: N802
+            self.send_response(204)
+            for name, value in CORS_HEADERS.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _answer(self, head: bool) -> None:
+            path = urlsplit(self.path).path
+            resp = route(path) or not_found(path)
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(len(resp.body)))
+            for name, value in {**CORS_HEADERS, **resp.headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            if not head:
+                self.wfile.write(resp.body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+            log.debug("%s " + format, self.address_string(), *args)
+
+    return Handler
+
+
+class WebServer:
+    """A ThreadingHTTPServer on ``bind:port`` running in a daemon thread until ``close``."""
+
+    def __init__(self, bind: str, port: int, route: Route) -> None:
+        try:
+            self._server = ThreadingHTTPServer((bind, port), _handler(route))
+        except OSError as exc:
+            why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            raise OutputError(f"cannot listen on {bind}:{port}: {why}") from exc
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="surecast-web", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, bind: str) -> str:
+        host = "127.0.0.1" if bind in ("", "0.0.0.0") else bind
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
