@@ -1,0 +1,80 @@
+#!/opt/surecast/bin/python
+"""Container health checks, installed as ``surecast-healthcheck encoder|uploader|flower``.
+
+- encoder: its status file was rewritten recently (the encoder rewrites it every second while it runs).
+- uploader: this container's Celery node (named by ``surecast-uploader``) answers a ping through Redis.
+- flower: Flower's API answers 200 to the configured credentials.
+
+Exit 0 when healthy, 1 with one line saying why not.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from surecast.settings import Settings, load_settings
+
+ENCODER_STALE_AFTER = 30.0
+NODE_FILE = Path("/tmp/surecast-node")
+TIMEOUT = 10.0
+
+
+def encoder(settings: Settings) -> str | None:
+    path = Path(settings.spool.dir) / "encoder-status.json"
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"no encoder status at {path}: {exc}"
+    age = time.time() - float(status.get("updated_at", 0))
+    if age > ENCODER_STALE_AFTER:
+        return f"encoder status not updated for {age:.0f} s"
+    return None
+
+
+def uploader(settings: Settings) -> str | None:
+    try:
+        node = NODE_FILE.read_text().strip()
+    except OSError as exc:
+        return f"no node name in {NODE_FILE}: {exc}"
+    from uploader.celery import app
+
+    replies = app.control.ping(destination=[node], timeout=TIMEOUT / 2)
+    if not any(node in reply for reply in replies):
+        return f"worker {node} did not answer a ping"
+    return None
+
+
+def flower(settings: Settings) -> str | None:
+    section = settings.flower
+    credentials = f"{section.user}:{section.password.get_secret_value()}"
+    host = "127.0.0.1" if section.address in ("0.0.0.0", "") else section.address
+    request = urllib.request.Request(f"http://{host}:{section.port}/api/workers?status=true")
+    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return None if response.status == 200 else f"flower answered {response.status}"
+    except OSError as exc:  # HTTPError and URLError included
+        return f"flower: {exc}"
+
+
+CHECKS = {"encoder": encoder, "uploader": uploader, "flower": flower}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[1] not in CHECKS:
+        print(f"usage: surecast-healthcheck {'|'.join(CHECKS)}", file=sys.stderr)
+        return 2
+    problem = CHECKS[argv[1]](load_settings())
+    if problem:
+        print(problem)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
