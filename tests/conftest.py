@@ -44,6 +44,17 @@ TEST_ENV = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Two lanes under xdist: the Docker compose test alone, every other test in order in the other lane.
+
+    The other tests share two cores with FFmpeg, moto and workers; running them side by side would
+    only make their outages and restarts slower, while the compose test mostly waits on Docker.
+    """
+    for item in items:
+        lane = "docker" if item.path.name == "test_compose.py" else "main"
+        item.add_marker(pytest.mark.xdist_group(lane))
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = S3Server(tmp_path_factory.mktemp("moto") / "moto.log")
