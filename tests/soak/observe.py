@@ -139,20 +139,32 @@ def tree_bytes(root: Path) -> int:
     return total
 
 
-def tree_rss(pid: int) -> tuple[int, int]:
-    """(RSS of the largest process, RSS of the whole tree) of ``pid`` and its descendants."""
+def _role(proc: psutil.Process, root: psutil.Process) -> str:
+    if proc.pid == root.pid:
+        return "main"
+    try:
+        return "reconciler" if "reconcile" in proc.cmdline() else "pool child"
+    except psutil.Error:
+        return "pool child"
+
+
+def tree_rss(pid: int) -> tuple[int, int, str]:
+    """(RSS of the largest process, RSS of the whole tree, which process was largest) of ``pid``'s tree."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0, 0
+        return 0, 0, ""
     sizes = []
     for proc in procs:
         try:
-            sizes.append(proc.memory_info().rss)
+            sizes.append((proc.memory_info().rss, _role(proc, root)))
         except psutil.Error:
             continue
-    return (max(sizes), sum(sizes)) if sizes else (0, 0)
+    if not sizes:
+        return 0, 0, ""
+    largest = max(sizes)
+    return largest[0], sum(size for size, _ in sizes), largest[1]
 
 
 @dataclass
@@ -160,6 +172,7 @@ class Sample:
     at: float
     spool_bytes: int
     worker_rss_max: int
+    worker_rss_max_role: str
     worker_tree_rss_max: int
     load1: float
     extra: dict[str, Any]
@@ -199,6 +212,7 @@ class Sampler:
                 at=time.time(),
                 spool_bytes=tree_bytes(self.spool) if self.spool else 0,
                 worker_rss_max=max((r[0] for r in rss), default=0),
+                worker_rss_max_role=max(rss)[2] if rss else "",
                 worker_tree_rss_max=max((r[1] for r in rss), default=0),
                 load1=os.getloadavg()[0],
                 extra=self.extra(),

@@ -44,7 +44,8 @@ def surecast_lines(r: SurecastResult) -> list[str]:
         f"retries {r.retries} (segments {r.segment_retries}) | integrity re-uploads {r.integrity_reuploads} "
         f"(segments {r.segment_integrity_reuploads}) | bodies corrupted by the proxy {r.flips_injected} | "
         f"link faults injected {r.link_faults_injected}",
-        f"peak spool {r.peak_spool / MB:.1f} MB | peak worker RSS {r.peak_worker_rss / MB:.1f} MB (one process), "
+        f"peak spool {r.peak_spool / MB:.1f} MB | peak worker RSS {r.peak_worker_rss / MB:.1f} MB "
+        f"(one process: {r.peak_worker_rss_role}), "
         f"{r.peak_worker_tree_rss / MB:.1f} MB (one worker: main + pool + reconciler)",
         f"FFmpeg: restarts {r.ffmpeg_restarts}, largest gap between segments {r.cadence.max_gap:.2f} s, "
         f"gaps > 1.5 segments {r.cadence.late}, media {r.cadence.media_seconds:.1f} s in "

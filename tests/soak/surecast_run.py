@@ -61,6 +61,7 @@ class SurecastResult:
     fault_errors: list[str]
     peak_spool: int
     peak_worker_rss: int
+    peak_worker_rss_role: str
     peak_worker_tree_rss: int
     retries: int
     integrity_reuploads: int
@@ -312,6 +313,9 @@ def _collect(
         fault_errors=runner.errors,
         peak_spool=max((s.spool_bytes for s in sampler.samples), default=0),
         peak_worker_rss=max((s.worker_rss_max for s in sampler.samples), default=0),
+        peak_worker_rss_role=max(sampler.samples, key=lambda s: s.worker_rss_max).worker_rss_max_role
+        if sampler.samples
+        else "",
         peak_worker_tree_rss=max((s.worker_tree_rss_max for s in sampler.samples), default=0),
         retries=int(totals["retries"]),
         integrity_reuploads=int(totals["integrity"]),
