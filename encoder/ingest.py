@@ -17,10 +17,10 @@ from pathlib import Path
 
 from encoder.keys import EventLayout
 from encoder.localplaylist import LocalSegment, parse_local_playlist
-from encoder.playlists import SEGMENT_CACHE_CONTROL, SEGMENT_CONTENT_TYPES
+from encoder.playlists import SEGMENT_CACHE_CONTROL
 from encoder.store import SegmentStore
 from encoder.timeline import Segment
-from uploader.contract import PRIORITY_LIVE, FileKind, UploadJob
+from uploader.contract import CONTENT_TYPES, PRIORITY_LIVE, FileKind, UploadJob
 from uploader.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ class RenditionWatcher:
             key=key,
             size=size,
             md5=md5,
-            content_type=SEGMENT_CONTENT_TYPES.get(suffix, "application/octet-stream"),
+            content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
             cache_control=SEGMENT_CACHE_CONTROL,
             kind=FileKind.SEGMENT,
         )

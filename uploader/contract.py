@@ -25,6 +25,11 @@ _KEY_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/=+,@-]+$")
 MAX_KEY_BYTES = 1024
 
 
+# HLS content types, by file extension (without the dot); shared by the encoder and `surecast send`.
+PLAYLIST_CONTENT_TYPE = "application/vnd.apple.mpegurl"
+CONTENT_TYPES = {"m3u8": PLAYLIST_CONTENT_TYPE, "ts": "video/mp2t", "m4s": "video/iso.segment", "mp4": "video/mp4"}
+
+
 class FileKind(StrEnum):
     SEGMENT = "segment"
     PLAYLIST = "playlist"

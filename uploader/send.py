@@ -9,17 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from surecast.settings import Settings
-from uploader.contract import PRIORITY_BACKFILL, FileKind, UploadJob, check_object_key
+from uploader.contract import CONTENT_TYPES, PRIORITY_BACKFILL, FileKind, UploadJob, check_object_key
 from uploader.journal import FileRow, Journal
 from uploader.publish import Publisher, publish_and_mark
 
 SENT_DIR = "sent"
-CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "video/iso.segment"}
 
 
 def content_type_of(name: str) -> str:
     suffix = Path(name).suffix.lower()
-    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return CONTENT_TYPES.get(suffix.lstrip(".")) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def copy_into_spool(source: Path, spool_dir: Path) -> tuple[Path, str]:
