@@ -9,5 +9,5 @@ Where a segment goes, by module::
     outputs.py     FFmpeg decode check, recording file, ffplay; serve.py re-serves HLS on the LAN
     report.py      what happened: segments, gaps, discontinuities, decode errors, stalls, re-fetches
 
-Pure modules (no I/O): playlist, follow, integrity, playout, report, backoff, servedplaylist.
+Pure modules (no I/O): playlist, follow, integrity, playout, report. The commands are in surecast.commands.
 """

@@ -1,8 +1,8 @@
 """Errors of the decoding client, split by what the caller should do.
 
-    ClientError
+    ClientError (a core.errors.SurecastError)
     ├── StreamNotFound      wrong URL: no such host, nothing at that address (HTTP 404), another 4xx
-    ├── AccessDenied        HTTP 401/403 or S3 AccessDenied: private object; use s3:// with credentials
+    ├── Forbidden           HTTP 401/403 or S3 AccessDenied: private object; use s3:// with credentials
     ├── NotHLS              the URL answered, but not with an HLS playlist
     ├── OriginUnreachable   the origin gave no answer within a bounded time
     ├── StreamStale         the live playlist stopped changing without EXT-X-ENDLIST
@@ -18,8 +18,10 @@ Transport errors (urllib3, botocore) are translated in `client.origin` only, wit
 
 from __future__ import annotations
 
+from core.errors import SurecastError
 
-class ClientError(Exception):
+
+class ClientError(SurecastError):
     """Root of every error the client raises on purpose."""
 
 
@@ -27,7 +29,7 @@ class StreamNotFound(ClientError):
     pass
 
 
-class AccessDenied(ClientError):
+class Forbidden(ClientError):
     pass
 
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from client.config import ClientSection, Verify
 from client.errors import (
     IntegrityFailure,
     Missing,
@@ -30,7 +29,8 @@ from client.errors import (
 from client.integrity import Published, mismatch, published_md5
 from client.origin import Fetched, Origin
 from client.report import Refetch
-from uploader.backoff import backoff_delay
+from core.backoff import backoff_delay
+from core.client_settings import ClientSection, Verify
 
 log = logging.getLogger(__name__)
 

@@ -8,15 +8,13 @@ ETag format is not an MD5 of the body, so it is never used.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-from client.config import Verify
+from core.client_settings import Verify
+from core.files import md5_hex
 
-MD5_HEADER = "x-amz-meta-md5"
-MD5_METADATA = "md5"  # the uploader's metadata key (uploader.transfer.MD5_METADATA)
 _MD5_HEX = re.compile(r"^[0-9a-f]{32}$")
 
 Source = Literal["metadata", "etag"]
@@ -56,7 +54,7 @@ def mismatch(body: bytes, published: Published | None) -> str | None:
     """Why ``body`` is not the published object, or None when it is (or nothing was published)."""
     if published is None:
         return None
-    got = hashlib.md5(body).hexdigest()
+    got = md5_hex(body)
     if got == published.md5:
         return None
     return f"MD5 {got} of {len(body)} bytes differs from the published {published.md5} ({published.source})"

@@ -15,8 +15,8 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from botocore import exceptions as bce
 
-from client.errors import AccessDenied, ClientError, Missing, StreamNotFound, TransientError, Unresolvable
-from client.integrity import MD5_HEADER, MD5_METADATA
+from client.errors import ClientError, Forbidden, Missing, StreamNotFound, TransientError, Unresolvable
+from core.contract import MD5_HEADER, MD5_METADATA
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -116,7 +116,7 @@ def _describe(exc: BaseException) -> str:
 
 def _status_error(url: str, status: int) -> ClientError:
     if status in (401, 403):
-        return AccessDenied(
+        return Forbidden(
             f"{url}: access denied (HTTP {status}): the object is not public; "
             "make it readable (surecast bucket-setup --public-read) or use s3://bucket/key with credentials"
         )
@@ -159,12 +159,12 @@ def _s3_errors(url: str) -> Iterator[None]:
         if code in _S3_MISSING:
             raise Missing(f"{url}: not found ({code})") from exc
         if code in _S3_DENIED:
-            raise AccessDenied(f"{url}: access denied ({code}): check SURECAST_S3_* credentials and policy") from exc
+            raise Forbidden(f"{url}: access denied ({code}): check SURECAST_S3_* credentials and policy") from exc
         if status >= 500 or code in ("SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError"):
             raise TransientError(f"{url}: {code or status}") from exc
         raise StreamNotFound(f"{url}: the S3 server refused the request ({code or status})") from exc
     except bce.NoCredentialsError as exc:
-        raise AccessDenied(f"{url}: no S3 credentials: set SURECAST_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY") from exc
+        raise Forbidden(f"{url}: no S3 credentials: set SURECAST_S3_ACCESS_KEY_ID and _SECRET_ACCESS_KEY") from exc
     except (bce.EndpointConnectionError, bce.ConnectTimeoutError) as exc:
         raise TransientError(f"{url}: cannot connect to the S3 endpoint") from exc
     except (

@@ -1,7 +1,8 @@
-"""Parse HLS playlists (RFC 8216) with the `m3u8` package and pick a rendition. Pure: no I/O.
+"""Read remote HLS playlists (parsed by core.hls) and pick a rendition. Pure: no I/O.
 
 URIs are resolved against the playlist's own URL here, for http(s):// and for s3://bucket/key alike,
-so the rest of the client only ever sees absolute addresses.
+so the rest of the client only ever sees absolute addresses, and each entry carries its media sequence
+number.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import m3u8
-
 from client.errors import NotHLS
+from core import hls
 
 MAX_PLAYLIST_BYTES = 8 * 1024 * 1024
 _PREVIEW = 40
@@ -102,36 +102,32 @@ def parse_playlist(body: bytes, url: str) -> Playlist:
     """A master or media playlist, with every URI made absolute."""
     text = decode_playlist(body, url)
     try:
-        parsed = m3u8.loads(text)
-    except (ValueError, TypeError, AttributeError) as exc:  # the parser's errors on malformed tags
-        raise NotHLS(f"{url}: malformed HLS playlist ({exc})") from exc
-    if parsed.is_variant:
-        return MasterPlaylist(tuple(_variant(pl, url) for pl in parsed.playlists))
+        parsed = hls.parse_playlist(text)
+    except ValueError as exc:
+        raise NotHLS(f"{url}: {exc}") from exc
+    if isinstance(parsed, hls.MasterPlaylist):
+        return MasterPlaylist(tuple(_variant(v, url) for v in parsed.variants))
     entries = []
-    first = int(parsed.media_sequence or 0)
     for i, seg in enumerate(parsed.segments):
         uri = resolve(url, seg.uri)
-        init = seg.init_section.uri if seg.init_section is not None else None
         entries.append(
             MediaEntry(
-                seq=first + i,
+                seq=parsed.media_sequence + i,
                 uri=uri,
                 name=segment_name(uri),
-                duration=float(seg.duration or 0.0),
-                gap=bool(seg.gap_tag),
-                discontinuity=bool(seg.discontinuity),
-                init_uri=resolve(url, init) if init else None,
+                duration=seg.duration,
+                gap=seg.gap,
+                discontinuity=seg.discontinuity,
+                init_uri=resolve(url, seg.init_uri) if seg.init_uri else None,
             )
         )
     target = float(parsed.target_duration or max((e.duration for e in entries), default=2.0) or 2.0)
-    return MediaPlaylist(tuple(entries), target, bool(parsed.is_endlist))
+    return MediaPlaylist(tuple(entries), target, parsed.ended)
 
 
-def _variant(pl: m3u8.Playlist, base: str) -> Variant:
-    uri = resolve(base, pl.uri)
-    info = pl.stream_info
-    width, height = info.resolution if info.resolution else (None, None)
-    return Variant(rendition_name(pl.uri, height), uri, int(info.bandwidth or 0), width, height)
+def _variant(variant: hls.Variant, base: str) -> Variant:
+    uri = resolve(base, variant.uri)
+    return Variant(rendition_name(variant.uri, variant.height), uri, variant.bandwidth, variant.width, variant.height)
 
 
 def rendition_name(uri: str, height: int | None) -> str:

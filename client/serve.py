@@ -8,18 +8,64 @@ The web player is served at ``/``, already pointed at ``/stream/live.m3u8``.
 
 from __future__ import annotations
 
-import hashlib
+import posixpath
 import threading
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from client.integrity import MD5_HEADER
 from client.items import GapItem, SegmentItem
-from client.servedplaylist import ServedEntry, content_type, local_name, render_served_playlist
 from client.webserver import Response, Route, WebServer, chain, static_route
+from core.contract import (
+    IMMUTABLE_CACHE_CONTROL,
+    MD5_HEADER,
+    PLAYLIST_CACHE_CONTROL,
+    PLAYLIST_CONTENT_TYPE,
+    content_type_of,
+)
+from core.files import md5_hex
+from core.hls import MediaPlaylist, MediaSegment, render_media_playlist, target_duration
 
 STREAM_PATH = "/stream/"
 PLAYLIST_NAME = "live.m3u8"
-SEGMENT_CACHE = "max-age=31536000, immutable"
+
+
+@dataclass(frozen=True)
+class ServedEntry:
+    """One line of the served playlist: a segment (or a gap) under its local name."""
+
+    seq: int
+    name: str
+    duration: float
+    gap: bool
+    discontinuity: bool
+    init_name: str | None = None
+
+
+def local_name(prefix: str, seq: int, uri: str) -> str:
+    """``seg_<seq>.ts``: named by the media sequence number, never by the remote path; the remote
+    extension if it is a media type we serve, else ``.ts``."""
+    ext = posixpath.splitext(urlsplit(uri).path)[1].lower()
+    media = bool(ext) and content_type_of(ext) not in (None, PLAYLIST_CONTENT_TYPE)
+    return f"{prefix}_{seq}{ext if media else '.ts'}"
+
+
+def served_playlist(entries: Sequence[ServedEntry], discontinuity_sequence: int, ended: bool) -> str:
+    """The live (or, once ``ended``, finished) media playlist of ``entries``.
+
+    Gaps stay gaps (EXT-X-GAP keeps sequence numbers aligned), and EXT-X-DISCONTINUITY-SEQUENCE counts
+    the breaks that have left the window, as RFC 8216 6.2.2 requires.
+    """
+    segments = tuple(MediaSegment(e.name, e.duration, e.discontinuity, e.gap, e.init_name) for e in entries)
+    playlist = MediaPlaylist(
+        segments,
+        target_duration=target_duration([e.duration for e in entries], floor=1),
+        media_sequence=entries[0].seq if entries else 0,
+        discontinuity_sequence=discontinuity_sequence,
+        ended=ended,
+    )
+    return render_media_playlist(playlist)
 
 
 class ServedStream:
@@ -40,8 +86,8 @@ class ServedStream:
             init_name = None
             if item.init:
                 init_name = self._init_names.setdefault(item.init.uri, local_name("init", item.seq, item.init.uri))
-                self._bodies.setdefault(init_name, (item.init.body, hashlib.md5(item.init.body).hexdigest()))
-            md5 = item.published.md5 if item.published else hashlib.md5(item.body).hexdigest()
+                self._bodies.setdefault(init_name, (item.init.body, md5_hex(item.init.body)))
+            md5 = item.published.md5 if item.published else md5_hex(item.body)
             self._bodies[name] = (item.body, md5)
             self._append(ServedEntry(item.seq, name, item.duration, False, breaks, init_name))
 
@@ -70,15 +116,15 @@ class ServedStream:
         name = path[len(STREAM_PATH) :]
         with self._lock:
             if name == PLAYLIST_NAME:
-                text = render_served_playlist(list(self._entries), self._discontinuity_sequence, self._ended)
-                return Response(200, text.encode(), "application/vnd.apple.mpegurl", {"Cache-Control": "no-cache"})
+                text = served_playlist(list(self._entries), self._discontinuity_sequence, self._ended)
+                headers = {"Cache-Control": PLAYLIST_CACHE_CONTROL}
+                return Response(200, text.encode(), PLAYLIST_CONTENT_TYPE, headers)
             found = self._bodies.get(name)
         if found is None:
             return None
         body, md5 = found
-        return Response(
-            200, body, content_type(name), {"Cache-Control": SEGMENT_CACHE, MD5_HEADER: md5, "ETag": f'"{md5}"'}
-        )
+        headers = {"Cache-Control": IMMUTABLE_CACHE_CONTROL, MD5_HEADER: md5, "ETag": f'"{md5}"'}
+        return Response(200, body, content_type_of(name) or "application/octet-stream", headers)
 
 
 class ServeOutput:

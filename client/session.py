@@ -16,7 +16,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from client.config import ClientSection
 from client.downloader import Downloader
 from client.errors import ClientError, IntegrityFailure, NotHLS, Stopped
 from client.fetcher import Fetcher, Outage, RetryPolicy
@@ -27,6 +26,7 @@ from client.outputs import Output
 from client.playlist import MasterPlaylist, MediaPlaylist, Variant, choose_variant, parse_playlist, segment_name
 from client.playout import PlayoutClock
 from client.report import Refetch, Report
+from core.client_settings import ClientSection
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from client.errors import OutputError
+from core.contract import MD5_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Allow-Headers": "*",
-    "Access-Control-Expose-Headers": "ETag, Content-Length, x-amz-meta-md5",
+    "Access-Control-Expose-Headers": f"ETag, Content-Length, {MD5_HEADER}",
 }
 
 

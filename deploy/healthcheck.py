@@ -11,13 +11,13 @@ Exit 0 when healthy, 1 with one line saying why not.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from surecast.settings import Settings, load_settings
+from core.settings import Settings, settings_or_exit
+from encoder.status import read_encoder_status
 
 ENCODER_STALE_AFTER = 30.0
 NODE_FILE = Path("/tmp/surecast-node")
@@ -25,11 +25,9 @@ TIMEOUT = 10.0
 
 
 def encoder(settings: Settings) -> str | None:
-    path = Path(settings.spool.dir) / "encoder-status.json"
-    try:
-        status = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        return f"no encoder status at {path}: {exc}"
+    status = read_encoder_status(Path(settings.spool.dir))
+    if status is None:
+        return f"no encoder status in {settings.spool.dir}"
     age = time.time() - float(status.get("updated_at", 0))
     if age > ENCODER_STALE_AFTER:
         return f"encoder status not updated for {age:.0f} s"
@@ -41,9 +39,9 @@ def uploader(settings: Settings) -> str | None:
         node = NODE_FILE.read_text().strip()
     except OSError as exc:
         return f"no node name in {NODE_FILE}: {exc}"
-    from uploader.celery import app
+    from uploader.app import make_app
 
-    replies = app.control.ping(destination=[node], timeout=TIMEOUT / 2)
+    replies = make_app(settings).control.ping(destination=[node], timeout=TIMEOUT / 2)
     if not any(node in reply for reply in replies):
         return f"worker {node} did not answer a ping"
     return None
@@ -69,7 +67,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[1] not in CHECKS:
         print(f"usage: surecast-healthcheck {'|'.join(CHECKS)}", file=sys.stderr)
         return 2
-    problem = CHECKS[argv[1]](load_settings())
+    problem = CHECKS[argv[1]](settings_or_exit())
     if problem:
         print(problem)
         return 1

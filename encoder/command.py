@@ -15,7 +15,8 @@ from typing import Any
 
 import ffmpeg
 
-from encoder.config import EncoderSection, Rendition
+from core.encoder_settings import EncoderSection
+from core.ladder import Rendition
 from encoder.keys import LOCAL_PLAYLIST, init_name, segment_pattern
 from encoder.sources import Source, SourceKind
 

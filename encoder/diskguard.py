@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from encoder.store import SegmentStore
-from encoder.timeline import Segment
+from journal.events import Segment
+from journal.files import Journal
 
 log = logging.getLogger(__name__)
 PLAYLIST_VERSION_GRACE = 60.0
@@ -46,9 +46,9 @@ def stale_playlist_versions(names: Iterable[str]) -> list[str]:
 class DiskGuard:
     """Removes verified local copies of one event's files; reports free space."""
 
-    def __init__(self, spool: Path, store: SegmentStore, retention: float, min_free_bytes: int) -> None:
+    def __init__(self, spool: Path, journal: Journal, retention: float, min_free_bytes: int) -> None:
         self.spool = spool
-        self.store = store
+        self.journal = journal
         self.retention = retention
         self.min_free_bytes = min_free_bytes
         self._kept: dict[str, Segment] = {}
@@ -78,7 +78,7 @@ class DiskGuard:
             log.warning("disk space back above the floor: %d MB free", free // 2**20)
             self._warned = False
         cutoff = now if low else now - self.retention
-        safe = self.store.verified_before(self._kept, cutoff)
+        safe = self.journal.verified_before(self._kept, cutoff)
         removed = 0
         for key in safe:
             segment = self._kept.pop(key)

@@ -8,35 +8,61 @@ overwrite an earlier segment.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from encoder.keys import EventLayout
-from encoder.localplaylist import LocalSegment, parse_local_playlist
-from encoder.playlists import SEGMENT_CACHE_CONTROL
-from encoder.store import SegmentStore
-from encoder.timeline import Segment
-from uploader.contract import CONTENT_TYPES, PRIORITY_LIVE, FileKind, UploadJob
-from uploader.journal import Journal
+from core.contract import IMMUTABLE_CACHE_CONTROL, PRIORITY_LIVE, FileKind, UploadJob, content_type_of
+from core.files import file_md5
+from core.hls import MediaPlaylist, parse_playlist
+from encoder.keys import EventLayout, segment_seq
+from journal.events import EventStore, Segment
+from journal.files import Journal
 
 log = logging.getLogger(__name__)
-_READ_SIZE = 1024 * 1024
 
 
-def hash_and_sync(path: Path) -> tuple[int, str]:
-    """Size and MD5 of a complete file, flushed to disk first so a power cut cannot lose what is journaled."""
-    md5 = hashlib.md5()  # noqa: S324 - the S3 ETag, not a security hash
-    size = 0
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-        while chunk := handle.read(_READ_SIZE):
-            md5.update(chunk)
-            size += len(chunk)
-    return size, md5.hexdigest()
+@dataclass(frozen=True)
+class LocalSegment:
+    name: str
+    seq: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class LocalPlaylist:
+    """What FFmpeg's own playlist lists: its complete segments, the fMP4 init segment, whether it ended."""
+
+    segments: tuple[LocalSegment, ...]
+    init_name: str | None
+    ended: bool
+
+
+def read_local_playlist(text: str) -> LocalPlaylist:
+    """The complete segments FFmpeg lists, in order; entries that are not ours are skipped.
+
+    FFmpeg lists a segment only after closing it and renaming it from ``.tmp``, and writes the playlist
+    itself through a temporary file, so what is listed is complete. A malformed playlist lists nothing.
+    """
+    try:
+        parsed = parse_playlist(text)
+    except ValueError as exc:
+        log.error("FFmpeg's playlist could not be read: %s", exc)
+        return LocalPlaylist((), None, False)
+    if not isinstance(parsed, MediaPlaylist):
+        return LocalPlaylist((), None, False)
+    segments = []
+    init: str | None = None
+    for entry in parsed.segments:
+        name = entry.uri.rsplit("/", 1)[-1]
+        seq = segment_seq(name)
+        if seq is not None:
+            segments.append(LocalSegment(name, seq, entry.duration))
+        if entry.init_uri:
+            init = entry.init_uri
+    return LocalPlaylist(tuple(segments), init, parsed.ended)
 
 
 @dataclass
@@ -47,7 +73,7 @@ class Ingest:
     event: str
     layout: EventLayout
     journal: Journal
-    store: SegmentStore
+    store: EventStore
     clock: Callable[[], float]
 
 
@@ -86,7 +112,7 @@ class RenditionWatcher:
         except FileNotFoundError:
             return []
         self._seen = stamp
-        playlist = parse_local_playlist(text)
+        playlist = read_local_playlist(text)
         fresh = [s for s in playlist.segments if s.seq > self.last_seq]
         if fresh and fresh[0].seq > self.last_seq + 1 and self.segments and not self.discontinuity_pending:
             log.error(
@@ -108,7 +134,7 @@ class RenditionWatcher:
         path = ctx.spool / relative
         key = ctx.layout.segment_key(self.rendition, local.name)
         try:
-            size, md5 = hash_and_sync(path)
+            size, md5 = file_md5(path, fsync=True)
             completed_at = path.stat().st_mtime
         except FileNotFoundError:
             log.error("%s: FFmpeg listed %s but the file is gone; skipped", self.rendition, relative)
@@ -144,7 +170,7 @@ class RenditionWatcher:
         relative = self.ctx.layout.segment_path(self.rendition, init)
         key: str | None = self.ctx.layout.segment_key(self.rendition, init)
         try:
-            size, md5 = hash_and_sync(self.ctx.spool / relative)
+            size, md5 = file_md5(self.ctx.spool / relative, fsync=True)
         except FileNotFoundError:
             log.error("%s: init segment %s is missing", self.rendition, relative)
             return None
@@ -161,14 +187,13 @@ class RenditionWatcher:
                 return True  # journaled by an encoder that died before noting it: adopt it
             log.error("refusing to overwrite %s: it is journaled with other content", key)
             return False
-        suffix = name.rsplit(".", 1)[-1]
         job = UploadJob(
             path=relative,
             key=key,
             size=size,
             md5=md5,
-            content_type=CONTENT_TYPES.get(suffix, "application/octet-stream"),
-            cache_control=SEGMENT_CACHE_CONTROL,
+            content_type=content_type_of(name) or "application/octet-stream",
+            cache_control=IMMUTABLE_CACHE_CONTROL,
             kind=FileKind.SEGMENT,
         )
         self.ctx.journal.record(job, priority=PRIORITY_LIVE)

@@ -22,24 +22,17 @@ import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from uploader.contract import check_object_key
+from core.contract import check_event_id, check_object_key
 
 EVENTS_DIR = "events"
 LOCAL_PLAYLIST = "ffmpeg.m3u8"
 PLAYLISTS_DIR = "playlists"
 _SEGMENT_NAME = re.compile(r"^seg_(\d+)\.(ts|m4s)$")
-_EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def event_id_for(start: datetime) -> str:
     """A readable event id from the start time (UTC, to the second): ``20250131T184500Z``."""
     return start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def check_event_id(event_id: str) -> str:
-    if not _EVENT_ID.match(event_id):
-        raise ValueError(f"event id {event_id!r} must be 1-64 letters, digits, '_' or '-'")
-    return event_id
 
 
 def segment_extension(segment_type: str) -> str:

@@ -15,9 +15,9 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
-from surecast.settings import Settings
-from uploader.journal import Journal
-from uploader.publish import Publisher, publish_and_mark
+from core.settings import Settings
+from journal.files import Journal
+from journal.outbox import Publisher, publish_and_mark
 
 log = logging.getLogger(__name__)
 JOIN_TIMEOUT = 10.0

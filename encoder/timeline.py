@@ -15,28 +15,8 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
-from encoder.config import Policy
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One complete segment of one rendition, as the encoder journaled it."""
-
-    rendition: str
-    msn: int
-    seq: int
-    key: str
-    name: str
-    path: str
-    duration: float
-    discontinuity: bool
-    completed_at: float
-    init_key: str | None = None
-    init_name: str | None = None
-
-    def object_keys(self) -> tuple[str, ...]:
-        """Every object that must be in the bucket before a player may fetch this segment."""
-        return (self.key, self.init_key) if self.init_key else (self.key,)
+from core.encoder_settings import Policy
+from journal.events import Segment
 
 
 @dataclass(frozen=True)

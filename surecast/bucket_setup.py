@@ -11,7 +11,8 @@ kept; ours are found by their ID and replaced, so running the command again chan
   the stream prefix, and nothing else. Opt-in because many buckets forbid public policies (S3 Block
   Public Access) and a CDN with its own access is often the better way to serve viewers.
 
-``--dry-run`` prints the JSON that would be applied. The builders are pure; botocore errors are
+``--dry-run`` prints the JSON that would be applied (the command is in surecast.commands.stack). The
+builders are pure; botocore errors are
 translated in one place, ``_s3_step``; a feature the server does not implement (some S3-compatible
 servers lack lifecycle or bucket policies) is reported and skipped, not fatal.
 """
@@ -19,15 +20,18 @@ servers lack lifecycle or bucket policies) is reported and skipped, not fatal.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import click
 from botocore import exceptions as bce
+
+from core.errors import SurecastError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -44,7 +48,7 @@ _UNSUPPORTED = {"NotImplemented", "MethodNotAllowed", "UnsupportedOperation", "X
 _ABSENT = {"NoSuchCORSConfiguration", "NoSuchLifecycleConfiguration", "NoSuchBucketPolicy"}
 
 
-class BucketSetupError(Exception):
+class BucketSetupError(SurecastError):
     """A step failed for a reason the operator must fix (credentials, permissions, bucket name)."""
 
 
@@ -257,88 +261,44 @@ def apply_plan(client: S3Client, bucket: str, plan: Plan, best_effort: bool = Fa
 def wait_for_server(client: S3Client, bucket: str, timeout: float, interval: float = 1.0) -> None:
     """Retry until the server answers (any S3 answer will do) or ``timeout`` passes; for one-shot containers."""
     deadline = time.monotonic() + timeout
-    while True:
-        try:
-            client.head_bucket(Bucket=bucket)
-            return
-        except bce.ClientError:
-            return  # it answered: 404 and 403 are answers
-        except bce.BotoCoreError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(interval)
-
-
-# Command ------------------------------------------------------------------------------------------------
-
-
-@click.command("bucket-setup")
-@click.option("--create", is_flag=True, help="Create the bucket first if it does not exist.")
-@click.option(
-    "--cors-origin",
-    "origins",
-    multiple=True,
-    metavar="ORIGIN",
-    help="An origin allowed to read (repeat for several); default any origin.",
-)
-@click.option(
-    "--abort-multipart-days",
-    type=click.IntRange(min=1),
-    default=7,
-    show_default=True,
-    help="Abort multipart uploads still incomplete this many days after they started.",
-)
-@click.option("--public-read", is_flag=True, help="Let anyone GET objects under SURECAST_S3_PREFIX (only there).")
-@click.option("--dry-run", is_flag=True, help="Print the JSON that would be applied; change nothing.")
-@click.option("--wait", type=float, default=0.0, help="Seconds to wait for the S3 server to answer (one-shot use).")
-@click.option(
-    "--best-effort",
-    is_flag=True,
-    help="Report a failed CORS, lifecycle or policy step and go on (the bucket itself must work).",
-)
-def bucket_setup(
-    create: bool,
-    origins: tuple[str, ...],
-    abort_multipart_days: int,
-    public_read: bool,
-    dry_run: bool,
-    wait: float,
-    best_effort: bool,
-) -> None:
-    """Apply CORS for players, a lifecycle rule for abandoned multipart uploads and, opt-in, public read."""
-    from surecast.settings import SettingsError, load_settings
-    from uploader.s3client import make_s3_client
-
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        click.echo(f"surecast: {exc}", err=True)
-        sys.exit(2)
-    bucket, prefix = settings.s3.bucket, settings.s3.prefix
-    client = make_s3_client(settings.s3)
-    try:
-        if wait:
-            with _s3_step("connect", bucket):
-                wait_for_server(client, bucket, wait)
-        if dry_run:
+    with _s3_step("connect", bucket):
+        while True:
             try:
-                current = read_current(client, bucket)
-            except BucketSetupError as exc:
-                click.echo(f"surecast: could not read the bucket's current settings ({exc}); shown alone", err=True)
-                current = Current()
-            plan = make_plan(bucket, prefix, current, origins, abort_multipart_days, public_read)
-            click.echo(json.dumps(json.loads(plan.as_json(bucket)), indent=2))
-            return
-        if create and ensure_bucket(client, bucket, settings.s3.region):
-            click.echo(f"bucket {bucket}: created")
-        try:
-            current = read_current(client, bucket)
-        except BucketSetupError:
-            if not best_effort:
-                raise
-            current = Current()
-        plan = make_plan(bucket, prefix, current, origins, abort_multipart_days, public_read)
-        for step, outcome in apply_plan(client, bucket, plan, best_effort):
-            click.echo(f"bucket {bucket}: {step} {outcome}")
-    except (BucketSetupError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+                client.head_bucket(Bucket=bucket)
+                return
+            except bce.ClientError:
+                return  # it answered: 404 and 403 are answers
+            except bce.BotoCoreError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(interval)
+
+
+def dry_run(client: S3Client, bucket: str, prefix: str, origins: Sequence[str], days: int, public_read: bool) -> Plan:
+    """The plan against what the bucket has now; alone (with a warning) if the bucket cannot be read."""
+    try:
+        current = read_current(client, bucket)
+    except BucketSetupError as exc:
+        log.warning("could not read the bucket's current settings (%s); shown alone", exc)
+        current = Current()
+    return make_plan(bucket, prefix, current, origins, days, public_read)
+
+
+def set_up(
+    client: S3Client,
+    bucket: str,
+    prefix: str,
+    origins: Sequence[str],
+    days: int,
+    public_read: bool,
+    best_effort: bool,
+) -> list[tuple[str, str]]:
+    """Merge our rules into the bucket and apply them; (step, outcome) pairs. Raises BucketSetupError."""
+    try:
+        current = read_current(client, bucket)
+    except BucketSetupError:
+        if not best_effort:
+            raise
+        current = Current()
+    plan = make_plan(bucket, prefix, current, origins, days, public_read)
+    return apply_plan(client, bucket, plan, best_effort)

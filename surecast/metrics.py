@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -21,34 +20,11 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from uploader.journal import JOURNAL_NAME, Journal
-from uploader.status import collect_status
+from journal.figures import live_edge_lag
+from journal.files import Journal
+from surecast.status import collect_status
 
 log = logging.getLogger(__name__)
-
-
-def live_edge_lag(spool_dir: Path, now: float) -> dict[str, float]:
-    """Seconds the remote live edge trails the local one, per rendition of the latest event.
-
-    The age of the oldest segment not yet verified in the bucket (0 when all are); empty before the
-    encoder has written anything.
-    """
-    db = sqlite3.connect(f"file:{Path(spool_dir) / JOURNAL_NAME}?mode=ro", uri=True, timeout=5)
-    try:
-        latest = db.execute("SELECT event FROM encoder_segments ORDER BY completed_at DESC LIMIT 1").fetchone()
-        if latest is None:
-            return {}
-        rows = db.execute(
-            """SELECT s.rendition, min(CASE WHEN f.state IS NOT 'verified' THEN s.completed_at END)
-               FROM encoder_segments s LEFT JOIN files f ON f.key = s.key
-               WHERE s.event = ? GROUP BY s.rendition""",
-            (latest[0],),
-        ).fetchall()
-    except sqlite3.OperationalError:  # no encoder table yet: nothing encoded on this spool
-        return {}
-    finally:
-        db.close()
-    return {rendition: round(max(0.0, now - oldest), 3) if oldest else 0.0 for rendition, oldest in rows}
 
 
 class SurecastCollector(Collector):

@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 
 import redis
 
+from core.service_settings import LOOPBACK_ADDRESSES
+
 log = logging.getLogger(__name__)
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SURECAST = [sys.executable, "-m", "surecast"]
 
 
@@ -61,7 +62,7 @@ def embedded_redis(url: str, data_dir: Path) -> Child | None:
     if redis_answers(url):
         return None
     parts = urlsplit(url)
-    if parts.hostname not in LOOPBACK:
+    if parts.hostname not in LOOPBACK_ADDRESSES:
         raise RuntimeError(f"Redis at {parts.hostname}:{parts.port} does not answer (SURECAST_REDIS_URL)")
     binary = redis_server_binary()
     if binary is None:

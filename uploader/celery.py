@@ -1,19 +1,9 @@
-"""The Celery app of the upload workers: ``celery -A uploader worker`` finds it here.
-
-Settings are loaded once, when a worker imports this module.
-"""
+"""The entry point of ``celery -A uploader worker`` (and ``celery -A uploader flower``): Celery looks for
+``uploader.celery.app``. Like every entry point, it loads the settings once and exits on a bad one."""
 
 from __future__ import annotations
 
-from celery import Celery
+from core.settings import settings_or_exit
+from uploader.app import make_app
 
-from surecast.settings import load_settings
-from uploader.celeryconfig import celery_config
-from uploader.periodic import ReconcileStep
-
-settings = load_settings()
-
-app = Celery("surecast")
-app.conf.update(celery_config(settings, publish_forever=True))
-app.conf.include = ["uploader.tasks"]
-app.steps["worker"].add(ReconcileStep)
+app = make_app(settings_or_exit())

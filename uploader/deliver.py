@@ -16,11 +16,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.contract import UploadJob
+from journal.files import Journal, State
 from uploader.checksums import etag_is_md5
-from uploader.contract import UploadJob
 from uploader.digest import FileDigest, digest_file
 from uploader.errors import IntegrityError, LocalFileError, PermanentError, RetryableError, UnsafePath
-from uploader.journal import Journal, State
 from uploader.parts import choose_part_size, uses_multipart
 from uploader.transfer import (
     Expected,

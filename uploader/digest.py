@@ -6,9 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.files import chunks
 from uploader.parts import Part, plan_parts
-
-CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -20,7 +19,7 @@ class FileDigest:
 
 
 def digest_file(path: Path, size: int, part_size: int | None, sha256: bool) -> FileDigest:
-    """Hash ``path`` reading at most CHUNK bytes at a time, so memory does not grow with the file."""
+    """Hash ``path`` a chunk at a time, so memory does not grow with the file."""
     whole_md5 = hashlib.md5()
     whole_sha = hashlib.sha256() if sha256 else None
     parts: list[Part | None] = list(plan_parts(size, part_size)) if part_size else [None]
@@ -30,12 +29,7 @@ def digest_file(path: Path, size: int, part_size: int | None, sha256: bool) -> F
         for part in parts:
             p_md5 = hashlib.md5()
             p_sha = hashlib.sha256() if sha256 else None
-            remaining = part.size if part else -1
-            while remaining != 0:
-                chunk = f.read(CHUNK if remaining < 0 else min(CHUNK, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk) if remaining > 0 else 0
+            for chunk in chunks(f, part.size if part else -1):
                 whole_md5.update(chunk)
                 p_md5.update(chunk)
                 if whole_sha and p_sha:

@@ -1,6 +1,6 @@
 """Errors of the uploader, split by what the caller should do.
 
-    UploadError
+    UploadError (a core.errors.SurecastError)
     ├── RetryableError          retry with backoff, forever: the cause is expected to pass
     │   ├── ConnectionLost      connection refused/reset/closed, timeouts, incomplete reads
     │   ├── Throttled           500, 503 SlowDown, RequestTimeout and the like
@@ -9,7 +9,8 @@
         ├── AccessDenied        credentials rejected or not allowed
         ├── NoSuchBucket        the bucket does not exist
         ├── LocalFileError      the spool file is missing or changed since it was journaled
-        └── UnsafePath          the payload names a file outside the spool
+        ├── UnsafePath          the payload names a file outside the spool
+        └── InvalidPayload      the task's payload is not an UploadJob
 
 botocore errors are translated to these in exactly one place, ``s3_errors()``.
 """
@@ -22,8 +23,10 @@ from contextlib import contextmanager
 from botocore import exceptions as bce
 from urllib3 import exceptions as u3e
 
+from core.errors import SurecastError
 
-class UploadError(Exception):
+
+class UploadError(SurecastError):
     """Root of every error the uploader raises on purpose."""
 
 
@@ -60,6 +63,10 @@ class LocalFileError(PermanentError):
 
 
 class UnsafePath(PermanentError):
+    pass
+
+
+class InvalidPayload(PermanentError):
     pass
 
 

@@ -25,9 +25,8 @@ class ReconcileStep(bootsteps.StartStopStep):
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, parent: Any) -> None:
-        from uploader.celery import settings
-
-        argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(settings.upload.reconcile_interval)]
+        every = parent.app.settings.upload.reconcile_interval
+        argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(every)]
         self._proc = subprocess.Popen(argv)
         log.info("reconciler started (pid %d)", self._proc.pid)
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from surecast.settings import Settings
+from core.settings import Settings
+from journal.files import Journal
+from journal.outbox import Publisher, publish_and_mark
 from uploader.errors import UploadError, s3_errors
-from uploader.journal import Journal
-from uploader.publish import Publisher, publish_and_mark
 from uploader.transfer import abort_multipart
 
 if TYPE_CHECKING:
@@ -79,8 +79,8 @@ def reconcile_forever(settings: Settings, stop: Callable[[float], bool]) -> None
     then abort abandoned multipart uploads. ``stop(seconds)`` waits and says whether to end."""
     import redis
 
+    from uploader.queues import messages_held
     from uploader.s3client import make_s3_client
-    from uploader.status import messages_held
 
     interval = settings.upload.reconcile_interval
     journal = Journal(Path(settings.spool.dir))

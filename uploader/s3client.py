@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from surecast.settings import S3Section
+from core.settings import S3Section
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

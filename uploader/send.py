@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from surecast.settings import Settings
-from uploader.contract import CONTENT_TYPES, PRIORITY_BACKFILL, FileKind, UploadJob, check_object_key
-from uploader.journal import FileRow, Journal
-from uploader.publish import Publisher, publish_and_mark
+from core.contract import (
+    IMMUTABLE_CACHE_CONTROL,
+    PRIORITY_BACKFILL,
+    FileKind,
+    UploadJob,
+    check_object_key,
+    content_type_of,
+)
+from core.files import copy_with_md5
+from core.settings import Settings
+from journal.files import FileRow, Journal
+from journal.outbox import Publisher, publish_and_mark
 
 SENT_DIR = "sent"
 
 
-def content_type_of(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    return CONTENT_TYPES.get(suffix.lstrip(".")) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+def sent_content_type(name: str) -> str:
+    """HLS types first, then the system's MIME table."""
+    return content_type_of(name) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def copy_into_spool(source: Path, spool_dir: Path) -> tuple[Path, str]:
@@ -29,13 +36,7 @@ def copy_into_spool(source: Path, spool_dir: Path) -> tuple[Path, str]:
     folder = spool_dir / SENT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{source.name}.{os.getpid()}.part"
-    md5 = hashlib.md5()
-    with source.open("rb") as src, tmp.open("wb") as dst:
-        while chunk := src.read(1024 * 1024):
-            md5.update(chunk)
-            dst.write(chunk)
-        dst.flush()
-        os.fsync(dst.fileno())
+    md5 = copy_with_md5(source, tmp)
     stem, suffix = Path(source.name).stem, Path(source.name).suffix
     for n in range(10_000):
         dest = folder / (source.name if n == 0 else f"{stem}-{n}{suffix}")
@@ -44,7 +45,7 @@ def copy_into_spool(source: Path, spool_dir: Path) -> tuple[Path, str]:
         except FileExistsError:
             continue
         tmp.unlink()
-        return dest, md5.hexdigest()
+        return dest, md5
     tmp.unlink()
     raise ValueError(f"no free name for {source.name} in {folder}")
 
@@ -66,8 +67,8 @@ def send_files(
             key=key,
             size=placed.stat().st_size,
             md5=md5,
-            content_type=content_type_of(placed.name),
-            cache_control="max-age=31536000, immutable",
+            content_type=sent_content_type(placed.name),
+            cache_control=IMMUTABLE_CACHE_CONTROL,
             kind=FileKind.OTHER,
         )
         journal.record(job, priority=PRIORITY_BACKFILL)

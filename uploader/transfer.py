@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from core.contract import MD5_METADATA, UploadJob
+from journal.files import Journal
 from uploader import checksums
-from uploader.contract import UploadJob
 from uploader.digest import FileDigest
 from uploader.errors import IntegrityError, LocalFileError, PermanentError, RetryableError, s3_errors
-from uploader.journal import Journal
 from uploader.parts import plan_parts
 
 if TYPE_CHECKING:
@@ -61,11 +61,6 @@ class Landed:
     etag: str
     expected: Expected
     sent: int
-
-
-# Object metadata key holding the file's MD5, so decoding clients can verify what they download
-# (served as the ``x-amz-meta-md5`` header by S3 and by CDNs in front of it).
-MD5_METADATA = "md5"
 
 
 def _headers(job: UploadJob) -> dict[str, Any]:

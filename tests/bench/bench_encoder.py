@@ -27,9 +27,9 @@ from typing import Any
 
 import psutil
 
-from tests.conftest import BIN, TEST_ENV, direct_s3_client
-from tests.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
-from uploader.journal import Journal
+from journal.files import Journal
+from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.stack import BIN, TEST_ENV, direct_s3_client
 
 POLL_EVERY = 0.05
 LADDERS = {1: "720p", 3: "720p,480p,360p"}

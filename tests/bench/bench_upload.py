@@ -27,13 +27,13 @@ import psutil
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from surecast.settings import Settings
-from tests.conftest import BIN, TEST_ENV, direct_s3_client
-from tests.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
-from uploader.contract import PRIORITY_LIVE, FileKind, UploadJob
-from uploader.journal import Journal, State
+from core.contract import PRIORITY_LIVE, FileKind, UploadJob
+from core.settings import Settings
+from journal.files import Journal, State
+from journal.outbox import Publisher
+from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.stack import BIN, TEST_ENV, direct_s3_client
 from uploader.parts import MIB
-from uploader.publish import Publisher
 
 SMALL, SMALL_COUNT, LARGE, LARGE_COUNT = 2 * MIB, 200, 64 * MIB, 4
 

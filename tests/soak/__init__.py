@@ -1,5 +1,5 @@
 """Soak runs: a live event through the real stack under a schedule of faults, and FFmpeg's direct upload
-under the same schedule. Not collected by pytest (no test files here); `tests/test_soak_smoke.py` runs the
+under the same schedule. Not collected by pytest (no test files here); `tests/system/test_soak_smoke.py` runs the
 2-minute version, and the full run is a command:
 
     python -m tests.soak --minutes 10 --compare --report /tmp/soak.md

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from tests.conftest import TEST_ENV
+from tests.support.stack import TEST_ENV
 
 MBIT = 1_000_000 / 8  # bytes per second in one Mbit/s
 

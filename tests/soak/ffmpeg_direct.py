@@ -27,19 +27,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from core.encoder_settings import EncoderSection
 from encoder.command import EncodePlan, ffmpeg_argv
-from encoder.config import EncoderSection
 from encoder.ffmpegproc import find_ffmpeg
 from encoder.sources import parse_source
-from tests.conftest import direct_s3_client
-from tests.faultproxy import FaultProxy
-from tests.procs import S3Server
 from tests.soak.bucket import list_objects, public_bucket
 from tests.soak.config import SoakConfig
 from tests.soak.faults import FaultRunner
 from tests.soak.fliprelay import FlipRelay
 from tests.soak.observe import LivePoller
 from tests.soak.schedule import scaled
+from tests.support.faultproxy import FaultProxy
+from tests.support.procs import S3Server
+from tests.support.stack import direct_s3_client
 
 BUCKET = "soak-direct"
 EVENT = "soak"

@@ -1,6 +1,6 @@
 """A TCP relay that, while armed, flips one byte in the body of every request, chunked bodies included.
 
-``tests.faultproxy.FaultProxy`` corrupts ``Content-Length`` bodies only and forwards a chunked request
+``tests.support.faultproxy.FaultProxy`` corrupts ``Content-Length`` bodies only and forwards a chunked request
 untouched. FFmpeg's HTTP PUT always sends ``Transfer-Encoding: chunked``, so the FFmpeg-direct soak puts
 this relay between the link proxy and the S3 server. The byte flipped is the ``offset``-th of the body's
 data (of the first chunk, for a chunked body; its last byte if the chunk is shorter): the framing stays

@@ -18,10 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from encoder.config import parse_renditions
-from tests.conftest import BIN, Stack, direct_s3_client
-from tests.faultproxy import FaultProxy
-from tests.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from core.ladder import parse_renditions
 from tests.soak import analysis
 from tests.soak.analysis import Cadence, FaultOutcome, SegmentRow
 from tests.soak.bucket import Vod, check_vod, list_objects, public_bucket
@@ -30,6 +27,9 @@ from tests.soak.faults import Applied, FaultRunner
 from tests.soak.observe import LivePoller, Sampler
 from tests.soak.schedule import Kind, scaled
 from tests.soak.targets import DiskFiller, SurecastTargets
+from tests.support.faultproxy import FaultProxy
+from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.stack import BIN, Stack, direct_s3_client
 
 log = logging.getLogger(__name__)
 BUCKET = "soak-surecast"

@@ -18,9 +18,9 @@ import time
 from functools import partial
 from pathlib import Path
 
-from tests.conftest import Stack
-from tests.faultproxy import FaultProxy
-from tests.procs import kill, log_tail, wait_until
+from tests.support.faultproxy import FaultProxy
+from tests.support.procs import kill, log_tail, wait_until
+from tests.support.stack import Stack
 
 log = logging.getLogger(__name__)
 WORKER_READY_TIMEOUT = 60.0

@@ -1,0 +1,91 @@
+"""Encoder settings (``SURECAST_ENCODER_*``). Pure: no I/O.
+
+``SURECAST_ENCODER_RENDITIONS`` is a ladder spec (see core.ladder).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from core.contract import check_event_id
+from core.ladder import Rendition, parse_renditions
+
+Policy = Literal["complete", "live-edge"]
+SegmentType = Literal["mpegts", "fmp4"]
+HardwareEncoder = Literal["none", "auto", "nvenc", "qsv", "vaapi"]
+
+
+class EncoderSection(BaseModel):
+    """Settings of `surecast encode`; every field is ``SURECAST_ENCODER_<FIELD>``."""
+
+    # testsrc | file:PATH (or a plain path) | rtmp://HOST:PORT/APP/KEY (listen) | srt://HOST:PORT (listen)
+    # | http(s)://, rtmp-pull://, srt-pull:// (pull) | v4l2:/dev/videoN | dshow:video=... | avfoundation:V:A
+    source: str = "testsrc"
+    # Audio for device sources: alsa:hw:0 | pulse:default | none.
+    audio: str = "none"
+    event_id: str = Field(default="", description="empty = generated from the start time")
+    duration: float = Field(default=0.0, ge=0, description="seconds; 0 = until SIGTERM or Ctrl-C")
+    segment_seconds: float = Field(default=2.0, ge=1.0, le=30.0)
+    renditions: str = "720p"
+    framerate: int = Field(default=30, ge=1, le=120)
+    preset: str = "veryfast"
+    hardware: HardwareEncoder = "none"
+    vaapi_device: str = "/dev/dri/renderD128"
+    segment_type: SegmentType = "mpegts"
+    clock: bool = Field(default=True, description="burn a wall clock into the test pattern")
+    ffmpeg_path: str = Field(default="", description="empty = the binary shipped by imageio-ffmpeg")
+    policy: Policy = "complete"
+    # Seconds a complete segment waits before the live playlist may list it: hides short outages.
+    publish_delay: float = Field(default=0.0, ge=0)
+    # live-edge: seconds past its listing time before a missing segment becomes EXT-X-GAP; 0 = one segment.
+    gap_after: float = Field(default=0.0, ge=0)
+    live_window: int = Field(default=30, ge=0, description="segments in the live playlist; 0 = all")
+    # How often the encoder looks at FFmpeg's playlists and the journal; an idle look costs a few stat calls.
+    poll_interval: float = Field(default=0.025, gt=0, le=1.0)
+    republish_interval: float = Field(default=1.0, gt=0)
+    restart_backoff_base: float = Field(default=1.0, gt=0)
+    restart_backoff_cap: float = Field(default=30.0, gt=0)
+    # A source that yields no segment this long after FFmpeg starts is reported as bad (listeners wait).
+    source_timeout: float = Field(default=15.0, gt=0)
+    # FFmpeg alive but silent this long (0 = 3 segments + 10 s) is killed and restarted.
+    stall_timeout: float = Field(default=0.0, ge=0)
+    # After the event ends, wait this long for every file to be verified before giving up (exit 3).
+    final_wait: float = Field(default=600.0, gt=0)
+    min_free_mb: int = Field(default=1024, ge=0, description="below this the status warns loudly")
+
+    @field_validator("renditions")
+    @classmethod
+    def _ladder(cls, value: str) -> str:
+        parse_renditions(value)
+        return value
+
+    @field_validator("event_id")
+    @classmethod
+    def _event(cls, value: str) -> str:
+        return check_event_id(value) if value else value
+
+    @model_validator(mode="after")
+    def _backoff(self) -> EncoderSection:
+        if self.restart_backoff_cap < self.restart_backoff_base:
+            raise ValueError("restart_backoff_cap must be at least restart_backoff_base")
+        return self
+
+    @property
+    def ladder(self) -> tuple[Rendition, ...]:
+        return parse_renditions(self.renditions)
+
+    @property
+    def gap_deadline(self) -> float:
+        """Seconds a missing segment keeps the live edge waiting under ``live-edge`` (DASH-IF: one segment)."""
+        return self.gap_after or self.segment_seconds
+
+    @property
+    def stall_deadline(self) -> float:
+        return self.stall_timeout or 3 * self.segment_seconds + 10
+
+    @property
+    def target_duration(self) -> int:
+        return math.ceil(self.segment_seconds)

@@ -1,0 +1,195 @@
+"""Configuration: one pydantic-settings class, loaded once per process in its entry point.
+
+Variables use the prefix ``SURECAST_`` and one underscore between section and field, so
+``SURECAST_S3_ENDPOINT_URL`` is ``settings.s3.endpoint_url``. A ``.env`` file in the working
+directory is read too. AWS credentials come from boto3's usual chain unless given here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.client_settings import ClientSection
+from core.encoder_settings import EncoderSection
+from core.errors import SurecastError
+from core.service_settings import FlowerSection, MetricsSection
+
+MIB = 1024 * 1024
+
+
+class RedisSection(BaseModel):
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    # Celery redeliver an unacked task after this many seconds; must exceed time limit + max backoff.
+    visibility_timeout: int = Field(default=0, ge=0, description="0 = derived from the upload limits")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class S3Section(BaseModel):
+    bucket: str = "surecast"
+    endpoint_url: str = Field(default="", description="empty = AWS")
+    prefix: str = "live"
+    region: str = "us-east-1"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "path"
+    # boto3 >= 1.36 adds CRC32 trailers to every PUT by default, which several S3-compatible
+    # servers reject or store inside the object. Pinned here so an SDK upgrade changes nothing.
+    checksum: Literal["when_required", "when_supported"] = "when_required"
+    # An additional checksum stored with each object, verified where the ETag is not an MD5 (SSE-KMS).
+    checksum_algorithm: Literal["none", "SHA256"] = "none"
+    # The integrity test: "head" compares the returned ETag, then reads back size, ETag and checksum;
+    # "etag" trusts the returned ETag (S3's own MD5 of what it received) and saves one request per file.
+    verify: Literal["head", "etag"] = "head"
+    multipart_threshold: int = Field(default=16 * MIB, ge=5 * MIB)
+    part_size: int = Field(default=8 * MIB, ge=5 * MIB)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not 3 <= len(value) <= 63 or not all(c.isalnum() or c in "-." for c in value):
+            raise ValueError("must be 3-63 characters of letters, digits, '-' or '.'")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be empty (AWS) or start with http:// or https://")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if ".." in value.split("/"):
+            raise ValueError("must not contain '..'")
+        return value
+
+
+class SpoolSection(BaseModel):
+    dir: Path = Path("spool")
+    # Verified files are kept locally this long before the disk guard may remove them.
+    retention_seconds: int = Field(default=3600, ge=0)
+
+
+class UploadSection(BaseModel):
+    backoff_base: float = Field(default=0.5, gt=0)
+    backoff_cap: float = Field(default=30.0, gt=0)
+    # An upload still running after soft_time_limit is interrupted and retried (multipart resumes);
+    # time_limit kills the worker child outright.
+    soft_time_limit: int = Field(default=600, ge=1)
+    time_limit: int = Field(default=660, ge=2)
+    # Files not verified this long after being journaled are re-published by the reconciler.
+    reconcile_after: int = Field(default=120, ge=1)
+    reconcile_interval: int = Field(default=30, ge=1)
+    # Multipart uploads no journal entry knows of are aborted after this long.
+    abandoned_multipart_after: int = Field(default=86400, ge=60)
+
+    @model_validator(mode="after")
+    def _cap_above_base(self) -> UploadSection:
+        if self.backoff_cap < self.backoff_base:
+            raise ValueError("SURECAST_UPLOAD_BACKOFF_CAP must be at least SURECAST_UPLOAD_BACKOFF_BASE")
+        if self.time_limit <= self.soft_time_limit:
+            raise ValueError("SURECAST_UPLOAD_TIME_LIMIT must be greater than SURECAST_UPLOAD_SOFT_TIME_LIMIT")
+        return self
+
+
+class WorkerSection(BaseModel):
+    concurrency: int = Field(default=4, ge=1, le=64)
+    queue: str = "surecast"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SURECAST_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=".env",
+        extra="ignore",
+    )
+
+    redis: RedisSection = RedisSection()
+    s3: S3Section = S3Section()
+    spool: SpoolSection = SpoolSection()
+    upload: UploadSection = UploadSection()
+    worker: WorkerSection = WorkerSection()
+    metrics: MetricsSection = MetricsSection()
+    flower: FlowerSection = FlowerSection()
+    encoder: EncoderSection = EncoderSection()
+    client: ClientSection = ClientSection()
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Seconds before Redis redelivers an unacked task: above time limit plus the longest backoff.
+
+        Shorter, and a slow upload or a long countdown would be delivered to a second worker.
+        """
+        return self.redis.visibility_timeout or self._min_visibility_timeout()
+
+    def _min_visibility_timeout(self) -> int:
+        busy = self.upload.time_limit + int(self.upload.backoff_cap) + 1
+        return busy + max(5, busy // 10)
+
+    @model_validator(mode="after")
+    def _visibility_above_limits(self) -> Settings:
+        floor = self._min_visibility_timeout()
+        if self.redis.visibility_timeout and self.redis.visibility_timeout < floor:
+            raise ValueError(
+                f"SURECAST_REDIS_VISIBILITY_TIMEOUT must be at least {floor} "
+                "(upload time limit + backoff cap + margin), or 0 to derive it"
+            )
+        return self
+
+
+_SECRET_VARIABLES = {
+    "SURECAST_REDIS_URL",
+    "SURECAST_S3_ACCESS_KEY_ID",
+    "SURECAST_S3_SECRET_ACCESS_KEY",
+    "SURECAST_METRICS_PASSWORD",
+}
+
+
+class SettingsError(SurecastError):
+    """The environment holds a setting that cannot be used; the message names it."""
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment and ``.env``; raise SettingsError naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            if not err["loc"] or err["type"] == "value_error" and "SURECAST_" in err["msg"]:
+                # a rule across fields; its message names the variables
+                lines.append(err["msg"].removeprefix("Value error, "))
+                continue
+            name = "SURECAST_" + "_".join(str(p) for p in err["loc"]).upper()
+            shown = "<hidden>" if name in _SECRET_VARIABLES else repr(err.get("input"))
+            lines.append(f"{name}: {err['msg']} (got {shown})")
+        raise SettingsError("invalid setting " + "; ".join(lines)) from None
+
+
+EXIT_BAD_SETTINGS = 2
+
+
+def settings_or_exit() -> Settings:
+    """Settings for an entry point; on a bad setting, print the one line naming it and exit with status 2."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"surecast: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_SETTINGS)

@@ -1,0 +1,159 @@
+"""The remote live playlists of one event: rendered from the journal's verified segments, never copied
+from FFmpeg, so a listed segment is already in the bucket (or marked as a gap, under ``live-edge``).
+
+Each rendition's frontier advances by policy (encoder.timeline); the master playlist goes out once every
+rendition's live playlist is in the bucket, so a player never meets a 404 behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from core.contract import PRIORITY_BACKFILL
+from core.encoder_settings import EncoderSection
+from core.hls import (
+    MediaPlaylist,
+    MediaSegment,
+    Variant,
+    render_master_playlist,
+    render_media_playlist,
+    target_duration,
+)
+from core.ladder import Rendition
+from encoder.command import codecs_attribute
+from encoder.keys import EventLayout, media_uri
+from encoder.timeline import Entry, advance_frontier, discontinuities_before, is_ready, live_window
+from encoder.versions import PlaylistVersions
+from journal.events import Segment
+from journal.files import Journal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Edge:
+    """One rendition's live edge: its segments (shared with the ingest) and how far the playlist lists them."""
+
+    spec: Rendition
+    segments: list[Segment]
+    frontier: int = 0
+    dirty: bool = True
+    target: int = 0
+
+
+def media_playlist(
+    entries: Iterable[Entry],
+    target: int,
+    media_sequence: int = 0,
+    discontinuity_sequence: int = 0,
+    vod: bool = False,
+    ended: bool = False,
+) -> str:
+    """The text of a media playlist of the event's segments (names relative to the playlist)."""
+    segments = tuple(
+        MediaSegment(e.segment.name, e.segment.duration, e.segment.discontinuity, e.gap, e.segment.init_name)
+        for e in entries
+    )
+    return render_media_playlist(
+        MediaPlaylist(segments, target, media_sequence, discontinuity_sequence, vod=vod, ended=ended)
+    )
+
+
+class LivePlaylists:
+    """Keeps each rendition's live playlist in the bucket up to date with what is verified."""
+
+    def __init__(
+        self,
+        cfg: EncoderSection,
+        layout: EventLayout,
+        edges: list[Edge],
+        versions: PlaylistVersions,
+        journal: Journal,
+    ) -> None:
+        self.cfg = cfg
+        self.layout = layout
+        self.edges = edges
+        self.versions = versions
+        self.journal = journal
+        self.verified: set[str] = set()
+        self.pending: set[str] = set()
+        self.master_sent = False
+        for edge in edges:
+            self.pending.update(k for s in edge.segments for k in s.object_keys())
+            edge.frontier = len(edge.segments)  # a resumed event's earlier segments were listed before
+
+    def track(self, edge: Edge, segment: Segment) -> None:
+        """A segment was journaled: wait for it to be verified."""
+        self.pending.update(segment.object_keys())
+        edge.target = max(edge.target, target_duration([segment.duration], self.cfg.target_duration))
+        edge.dirty = True
+
+    def refresh_verified(self) -> None:
+        """Ask the journal which pending objects the workers verified since the last call."""
+        if not self.pending:
+            return
+        landed = self.journal.verified_among(self.pending)
+        if not landed:
+            return
+        self.pending -= landed
+        self.verified |= landed
+        for edge in self.edges:
+            edge.dirty = True
+
+    def update(self, now: float, ended: bool = False) -> None:
+        """Advance each frontier and offer changed live playlists; ``ended`` lists everything with ENDLIST."""
+        cfg = self.cfg
+        delay = 0.0 if ended else cfg.publish_delay  # the final playlist lists everything
+        for edge in self.edges:
+            frontier = advance_frontier(
+                edge.segments, edge.frontier, self.verified, cfg.policy, now, delay, cfg.gap_deadline
+            )
+            if frontier != edge.frontier:
+                skipped = [s for s in edge.segments[edge.frontier : frontier] if not is_ready(s, self.verified)]
+                if skipped:
+                    self.journal.demote([k for s in skipped for k in s.object_keys()], PRIORITY_BACKFILL)
+                    log.warning(
+                        "%s: live edge passed %d missing segment(s) with EXT-X-GAP", edge.spec.name, len(skipped)
+                    )
+                edge.frontier = frontier
+                edge.dirty = True
+            if not (edge.dirty or ended) or edge.frontier == 0:
+                continue
+            edge.dirty = False
+            entries, first = live_window(edge.segments, edge.frontier, cfg.live_window, self.verified)
+            text = media_playlist(
+                entries,
+                target=self.target(edge),
+                media_sequence=first,
+                discontinuity_sequence=discontinuities_before(edge.segments, first),
+                ended=ended,
+            )
+            self.versions.offer(self.layout.live_key(edge.spec.name), text, force=ended)
+        self.versions.flush()
+
+    def target(self, edge: Edge) -> int:
+        return max(edge.target, self.cfg.target_duration)
+
+    def variants(self, vod: bool) -> list[Variant]:
+        """The ladder as the master playlist announces it, live or VOD."""
+        return [
+            Variant(
+                media_uri(e.spec.name, vod),
+                e.spec.bandwidth,
+                e.spec.width,
+                e.spec.height,
+                float(self.cfg.framerate),
+                codecs_attribute(e.spec, self.cfg.framerate),
+            )
+            for e in self.edges
+        ]
+
+    def maybe_master(self) -> None:
+        """The master goes out once every rendition's live playlist is in the bucket: no 404 behind it."""
+        if self.master_sent:
+            return
+        if all(self.versions.landed(self.layout.live_key(e.spec.name)) for e in self.edges):
+            self.versions.offer(self.layout.master_key(), render_master_playlist(self.variants(vod=False)))
+            self.master_sent = True

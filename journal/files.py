@@ -1,0 +1,313 @@
+"""The ``files`` and ``parts`` tables: every object to deliver and how far its delivery has come.
+
+A file is written here (fsynced) before its task is published, and it leaves the ``queued``/``uploading``
+states only when its object is verified in the bucket or it failed permanently. Several processes
+(encoder, workers, CLI) open the journal at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from core.contract import FileKind, UploadJob
+from journal import db as journal_db
+
+_CHUNK = 400  # keys per query: below SQLite's default limit of bound parameters
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    UPLOADING = "uploading"
+    VERIFIED = "verified"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FileRow:
+    key: str
+    path: str
+    size: int
+    md5: str
+    content_type: str
+    cache_control: str
+    kind: FileKind
+    version: int
+    priority: int
+    state: State
+    attempts: int
+    retries: int
+    integrity_reuploads: int
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    published_at: float | None
+    started_at: float | None
+    verified_at: float | None
+    upload_id: str | None
+    part_size: int | None
+
+    def job(self) -> UploadJob:
+        """The task payload that delivers this file."""
+        return UploadJob(
+            path=self.path,
+            key=self.key,
+            size=self.size,
+            md5=self.md5,
+            content_type=self.content_type,
+            cache_control=self.cache_control,
+            kind=self.kind,
+            version=self.version,
+        )
+
+
+@dataclass(frozen=True)
+class Totals:
+    files: dict[str, int]
+    waiting_files: int
+    waiting_bytes: int
+    oldest_unverified_at: float | None
+    retries: int
+    integrity_reuploads: int
+
+
+class Journal:
+    """A connection to the journal; cheap to open, one per process or thread."""
+
+    def __init__(self, spool_dir: Path, clock: Callable[[], float] = time.time) -> None:
+        self.spool_dir = Path(spool_dir)
+        self.path = journal_db.journal_path(self.spool_dir)
+        self._now = clock
+        self._db = journal_db.connect(self.spool_dir)
+        self._data_version: int | None = None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection, for the other tables of the journal package (events) to share."""
+        return self._db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return journal_db.write(self._db)
+
+    def changed(self) -> bool:
+        """True if another connection (a worker, another process) committed since the last call.
+
+        ``PRAGMA data_version`` reads shared memory, not the disk: cheap enough to ask every few ms.
+        """
+        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._data_version:
+            return False
+        self._data_version = version
+        return True
+
+    def record(self, job: UploadJob, priority: int = 0) -> bool:
+        """Journal ``job`` as queued; return False if an equal or newer version is already recorded."""
+        now = self._now()
+        with self._write() as db:
+            row = db.execute("SELECT version, md5, state FROM files WHERE key = ?", (job.key,)).fetchone()
+            if row is not None:
+                same = row["md5"] == job.md5 and row["version"] == job.version
+                if row["version"] > job.version or (same and row["state"] != State.FAILED):
+                    return False
+                db.execute("DELETE FROM parts WHERE key = ?", (job.key,))
+            db.execute(
+                """INSERT INTO files (key, path, size, md5, content_type, cache_control, kind, version,
+                       priority, state, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size,
+                       md5 = excluded.md5, content_type = excluded.content_type,
+                       cache_control = excluded.cache_control, kind = excluded.kind,
+                       version = excluded.version, priority = excluded.priority, state = 'queued',
+                       last_error = NULL, updated_at = excluded.updated_at, published_at = NULL,
+                       verified_at = NULL, upload_id = NULL, part_size = NULL""",
+                (
+                    job.key,
+                    job.path,
+                    job.size,
+                    job.md5,
+                    job.content_type,
+                    job.cache_control,
+                    job.kind,
+                    job.version,
+                    priority,
+                    now,
+                    now,
+                ),
+            )
+        return True
+
+    def get(self, key: str) -> FileRow | None:
+        row = self._db.execute("SELECT * FROM files WHERE key = ?", (key,)).fetchone()
+        return _row(row) if row else None
+
+    def start_attempt(self, key: str) -> None:
+        now = self._now()
+        with self._write() as db:
+            db.execute(
+                """UPDATE files SET state = 'uploading', attempts = attempts + 1,
+                       started_at = coalesce(started_at, ?), updated_at = ?
+                   WHERE key = ? AND state != 'verified'""",
+                (now, now, key),
+            )
+
+    def mark_verified(self, key: str, md5: str) -> None:
+        now = self._now()
+        with self._write() as db:
+            db.execute(
+                """UPDATE files SET state = 'verified', verified_at = ?, updated_at = ?, last_error = NULL,
+                       upload_id = NULL WHERE key = ? AND md5 = ?""",
+                (now, now, key, md5),
+            )
+            db.execute("DELETE FROM parts WHERE key = ?", (key,))
+
+    def mark_failed(self, key: str, reason: str, version: int = 0) -> None:
+        """Record a permanent failure of ``version``; a newer version of the key is left alone."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET state = 'failed', last_error = ?, updated_at = ? WHERE key = ? AND version = ?",
+                (reason, self._now(), key, version),
+            )
+
+    def note_retry(self, key: str, reason: str, integrity: bool = False, version: int = 0) -> None:
+        with self._write() as db:
+            db.execute(
+                """UPDATE files SET retries = retries + 1, integrity_reuploads = integrity_reuploads + ?,
+                       last_error = ?, updated_at = ? WHERE key = ? AND version = ?""",
+                (int(integrity), reason, self._now(), key, version),
+            )
+
+    def reopen(self, key: str) -> None:
+        """Back to queued: what the bucket holds for ``key`` may no longer be what is journaled."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE files SET state = 'queued', verified_at = NULL, updated_at = ? WHERE key = ?",
+                (self._now(), key),
+            )
+
+    def set_multipart(self, key: str, upload_id: str | None, part_size: int | None) -> None:
+        with self._write() as db:
+            db.execute("UPDATE files SET upload_id = ?, part_size = ? WHERE key = ?", (upload_id, part_size, key))
+            db.execute("DELETE FROM parts WHERE key = ? AND upload_id IS NOT ?", (key, upload_id))
+
+    def record_part(self, key: str, upload_id: str, number: int, etag: str, size: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO parts (key, upload_id, part_number, etag, size) VALUES (?, ?, ?, ?, ?)",
+                (key, upload_id, number, etag, size),
+            )
+            # Progress keeps the reconciler from re-publishing a long upload that is alive.
+            db.execute("UPDATE files SET updated_at = ? WHERE key = ?", (self._now(), key))
+
+    def parts(self, key: str, upload_id: str) -> dict[int, str]:
+        rows = self._db.execute(
+            "SELECT part_number, etag FROM parts WHERE key = ? AND upload_id = ?", (key, upload_id)
+        ).fetchall()
+        return {r["part_number"]: r["etag"] for r in rows}
+
+    def known_upload_ids(self) -> set[str]:
+        rows = self._db.execute("SELECT upload_id FROM files WHERE upload_id IS NOT NULL").fetchall()
+        return {r["upload_id"] for r in rows}
+
+    def unverified(self) -> list[FileRow]:
+        """Files still queued or uploading, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM files WHERE state IN ('queued', 'uploading') ORDER BY created_at"
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def overdue(self, queued_before: float, uploading_before: float) -> list[FileRow]:
+        """Unverified files with no progress since the given times, oldest first.
+
+        Queued files get the short deadline; files a worker has started get a longer one, since a
+        lost worker's task comes back from Redis by itself after the visibility timeout.
+        """
+        rows = self._db.execute(
+            """SELECT * FROM files WHERE (state = 'queued' AND updated_at < ?)
+                   OR (state = 'uploading' AND updated_at < ?) ORDER BY created_at""",
+            (queued_before, uploading_before),
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def unpublished(self, limit: int = 500) -> list[FileRow]:
+        """Queued files whose task has not reached Redis yet (it was down), oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM files WHERE state = 'queued' AND published_at IS NULL ORDER BY priority, created_at LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def failed(self) -> list[FileRow]:
+        rows = self._db.execute("SELECT * FROM files WHERE state = 'failed' ORDER BY updated_at").fetchall()
+        return [_row(r) for r in rows]
+
+    def requeue_failed(self) -> list[FileRow]:
+        """Put every failed file back to queued (counters kept) and return them for publishing."""
+        with self._write() as db:
+            rows = db.execute("SELECT * FROM files WHERE state = 'failed'").fetchall()
+            db.execute("UPDATE files SET state = 'queued', updated_at = ? WHERE state = 'failed'", (self._now(),))
+        return [_row(r) for r in rows]
+
+    def touch(self, keys: list[str]) -> None:
+        """Restart the reconcile deadline of ``keys`` (they were just re-published)."""
+        now = self._now()
+        with self._write() as db:
+            db.executemany(
+                "UPDATE files SET updated_at = ?, published_at = ? WHERE key = ?",
+                [(now, now, k) for k in keys],
+            )
+
+    def verified_among(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` whose object is verified in the bucket."""
+        return {r[0] for r in self._among("SELECT key FROM files WHERE state = 'verified' AND key IN ({})", keys)}
+
+    def verified_before(self, keys: Iterable[str], cutoff: float) -> set[str]:
+        """Those of ``keys`` verified before ``cutoff`` (epoch seconds): their local copy may go."""
+        sql = "SELECT key FROM files WHERE state = 'verified' AND verified_at < ? AND key IN ({})"
+        return {r[0] for r in self._among(sql, keys, cutoff)}
+
+    def failed_among(self, keys: Iterable[str]) -> dict[str, str]:
+        """Those of ``keys`` that failed permanently, with the reason."""
+        sql = "SELECT key, last_error FROM files WHERE state = 'failed' AND key IN ({})"
+        return {r[0]: r[1] or "" for r in self._among(sql, keys)}
+
+    def demote(self, keys: Iterable[str], priority: int) -> None:
+        """Give unverified ``keys`` a lower queue priority for any later re-publication (backfill)."""
+        sql = "UPDATE files SET priority = ? WHERE state IN ('queued', 'uploading') AND key IN ({})"
+        with self._write():
+            list(self._among(sql, keys, priority))
+
+    def _among(self, sql: str, keys: Iterable[str], *leading: object) -> Iterator[sqlite3.Row]:
+        """Run ``sql`` (``{}`` stands for the key list) over ``keys`` in chunks, yielding every row."""
+        items = list(keys)
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(sql.format(marks), [*leading, *chunk])  # noqa: S608 - only "?" marks
+
+    def totals(self) -> Totals:
+        counts = {s.value: 0 for s in State}
+        for r in self._db.execute("SELECT state, count(*) AS n FROM files GROUP BY state"):
+            counts[r["state"]] = r["n"]
+        agg = self._db.execute(
+            """SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes, min(created_at) AS oldest
+               FROM files WHERE state IN ('queued', 'uploading')"""
+        ).fetchone()
+        sums = self._db.execute(
+            "SELECT coalesce(sum(retries), 0) AS r, coalesce(sum(integrity_reuploads), 0) AS i FROM files"
+        ).fetchone()
+        return Totals(counts, agg["n"], agg["bytes"], agg["oldest"], sums["r"], sums["i"])
+
+
+def _row(row: sqlite3.Row) -> FileRow:
+    data = dict(row)
+    data["kind"] = FileKind(data["kind"])
+    data["state"] = State(data["state"])
+    return FileRow(**data)

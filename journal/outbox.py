@@ -1,0 +1,59 @@
+"""The journal's outbox: publish journaled files as upload tasks into Redis, by task name.
+
+Used by the encoder, `surecast send`, `retry-failed` and the reconciler. It never imports the task
+module: a Celery app that only knows the broker sends ``UPLOAD_TASK``. Publishing gives up quickly
+when Redis is down; the journal keeps the file and the reconciler publishes it later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from core.celeryconfig import celery_config
+from core.contract import UPLOAD_TASK
+from core.settings import Settings
+from journal.files import FileRow, Journal
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Sends upload tasks; one per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.queue = settings.worker.queue
+        self.app = Celery("surecast-publisher", set_as_current=False)
+        self.app.conf.update(celery_config(settings, publish_forever=False))
+
+    def publish(self, rows: Iterable[FileRow]) -> list[str]:
+        """Publish a task per row, in order; return the keys published. Stops at the first broker error."""
+        done: list[str] = []
+        try:
+            with self.app.producer_or_acquire() as producer:
+                for row in rows:
+                    self.app.send_task(
+                        UPLOAD_TASK,
+                        kwargs=row.job().model_dump(mode="json"),
+                        queue=self.queue,
+                        priority=row.priority,
+                        producer=producer,
+                    )
+                    done.append(row.key)
+        except OperationalError as exc:
+            log.warning("Redis unreachable, %d file(s) wait in the journal: %s", len(done), exc)
+        return done
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def publish_and_mark(journal: Journal, publisher: Publisher, rows: list[FileRow]) -> int:
+    """Publish ``rows`` and note in the journal which went out; return how many did."""
+    keys = publisher.publish(rows)
+    if keys:
+        journal.touch(keys)
+    return len(keys)

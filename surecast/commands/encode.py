@@ -1,0 +1,110 @@
+"""`surecast encode` and `surecast finish-event`: the encoder's entry points."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from core.encoder_settings import EncoderSection
+from core.settings import Settings, settings_or_exit
+from encoder.errors import ArchiveIncomplete, EncoderError, SourceError
+from surecast.commands import setup_logging
+
+EXIT_SOURCE = 2
+EXIT_INCOMPLETE = 3
+
+
+def _load(overrides: dict[str, Any]) -> Settings:
+    """Settings from the environment with command-line overrides, validated like the environment."""
+    settings = settings_or_exit()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        encoder = EncoderSection.model_validate({**settings.encoder.model_dump(), **given})
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.UsageError(problems) from None
+    return settings.model_copy(update={"encoder": encoder})
+
+
+def _stop_on_signals(stop: Any) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop())
+
+
+@click.command()
+@click.option("--source", default=None, help="testsrc, a file, rtmp://…, srt://…, v4l2:/dev/video0, … (see docs).")
+@click.option("--duration", type=float, default=None, help="End the event after this many seconds.")
+@click.option("--event-id", default=None, help="Event folder in the bucket (default: the start time).")
+@click.option("--renditions", default=None, help="Ladder, e.g. 1080p,720p,480p or 640x360@800k.")
+@click.option("--segment-seconds", type=float, default=None)
+@click.option("--policy", type=click.Choice(["complete", "live-edge"]), default=None)
+@click.option("--publish-delay", type=float, default=None, help="Seconds the live playlist trails the encoder.")
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+def encode(
+    source: str | None,
+    duration: float | None,
+    event_id: str | None,
+    renditions: str | None,
+    segment_seconds: float | None,
+    policy: str | None,
+    publish_delay: float | None,
+    loglevel: str,
+) -> None:
+    """Encode a live source to HLS on the spool and deliver it; Ctrl-C or SIGTERM ends the event cleanly."""
+    settings = _load(
+        {
+            "source": source,
+            "duration": duration,
+            "event_id": event_id,
+            "renditions": renditions,
+            "segment_seconds": segment_seconds,
+            "policy": policy,
+            "publish_delay": publish_delay,
+        }
+    )
+    setup_logging(loglevel)
+    from encoder.prepare import prepare_event
+
+    try:
+        event = prepare_event(settings, datetime.now(UTC))
+        _stop_on_signals(event.request_stop)
+        click.echo(f"surecast: event {event.layout.event_id} -> s3://{settings.s3.bucket}/{event.layout.key_root}/")
+        event.run(settings.encoder.duration)
+    except SourceError as exc:
+        click.echo(f"surecast: bad source: {exc}", err=True)
+        sys.exit(EXIT_SOURCE)
+    except ArchiveIncomplete as exc:
+        click.echo(f"surecast: {exc}", err=True)
+        sys.exit(EXIT_INCOMPLETE)
+    except EncoderError as exc:
+        click.echo(f"surecast: {exc}", err=True)
+        sys.exit(EXIT_SOURCE)
+    click.echo(f"surecast: event {event.layout.event_id} complete: {event.layout.master_key(vod=True)}")
+
+
+@click.command("finish-event")
+@click.argument("event_id")
+@click.option("-l", "--loglevel", default="INFO", show_default=True)
+def finish_event(event_id: str, loglevel: str) -> None:
+    """Publish the VOD playlist of an event whose encoder ended before its archive was complete."""
+    settings = _load({"event_id": event_id})
+    setup_logging(loglevel)
+    from encoder.event import LiveEvent
+
+    event = LiveEvent(settings, event_id, source=None)
+    _stop_on_signals(event.request_stop)
+    if not any(r.segments for r in event.renditions):
+        raise click.ClickException(
+            f"no segments recorded for event {event_id} (renditions {settings.encoder.renditions})"
+        )
+    try:
+        event.finish_only()
+    except ArchiveIncomplete as exc:
+        click.echo(f"surecast: {exc}", err=True)
+        sys.exit(EXIT_INCOMPLETE)
+    click.echo(f"surecast: event {event_id} complete: {event.layout.master_key(vod=True)}")

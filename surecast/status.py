@@ -1,0 +1,67 @@
+"""What `surecast status` (and `--watch`, the metrics) reports: queue depth from Redis, the backlog and
+failures from the journal, and what the encoder last said about itself."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from encoder.status import read_encoder_status
+from journal.files import Journal
+from uploader.queues import queue_depth
+
+
+def collect_status(
+    journal: Journal, redis_client: redis.Redis | None, queue: str, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """Figures for operators; ``queue_depth`` is None when Redis cannot be reached."""
+    totals = journal.totals()
+    depth: int | None
+    try:
+        depth = queue_depth(redis_client, queue) if redis_client else None
+    except redis.RedisError:
+        depth = None
+    oldest = totals.oldest_unverified_at
+    return {
+        "queue_depth": depth,
+        "files": totals.files,
+        "waiting_files": totals.waiting_files,
+        "waiting_bytes": totals.waiting_bytes,
+        "oldest_unverified_age_seconds": round(clock() - oldest, 1) if oldest else None,
+        "retries": totals.retries,
+        "integrity_reuploads": totals.integrity_reuploads,
+        "failed": [{"key": r.key, "path": r.path, "reason": r.last_error} for r in journal.failed()],
+        "encoder": read_encoder_status(journal.spool_dir),
+    }
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """The human-readable form of ``collect_status``."""
+    depth = status["queue_depth"]
+    files = status["files"]
+    age = status["oldest_unverified_age_seconds"]
+    lines = []
+    encoder = status.get("encoder")
+    if encoder and encoder.get("low_disk"):
+        free_mib = encoder.get("disk_free_bytes", 0) / 2**20
+        lines.append(f"!!! DISK LOW on the spool: {free_mib:.0f} MiB free. Verified segments are being removed;")
+        lines.append("!!! free space now or the encoder will have nowhere to write.")
+    lines += [
+        f"queue depth (Redis): {'unreachable' if depth is None else depth}",
+        f"waiting: {status['waiting_files']} file(s), {status['waiting_bytes']} bytes",
+        f"oldest unverified: {'none' if age is None else f'{age:.1f} s'}",
+        "files: " + ", ".join(f"{state} {n}" for state, n in files.items()),
+        f"retries: {status['retries']}, integrity re-uploads: {status['integrity_reuploads']}",
+    ]
+    if encoder:
+        lines.append(
+            f"encoder: event {encoder.get('event_id')} {encoder.get('state')}, "
+            f"FFmpeg restarts {encoder.get('ffmpeg_restarts')}, waiting for Redis {encoder.get('waiting_for_redis')}"
+        )
+    if status["failed"]:
+        lines.append(f"FAILED ({len(status['failed'])}), fix the cause then run `surecast retry-failed`:")
+        lines += [f"  {f['key']}: {f['reason']}" for f in status["failed"]]
+    return "\n".join(lines)

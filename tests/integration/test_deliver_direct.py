@@ -1,0 +1,164 @@
+"""``deliver()`` called in-process against the real S3 server (through the fault proxy), no Celery."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.contract import FileKind, UploadJob
+from core.settings import WorkerSection
+from journal.files import State
+from journal.outbox import Publisher, publish_and_mark
+from tests.support.stack import Stack
+from uploader.deliver import Delivery, Outcome, deliver
+from uploader.errors import LocalFileError, UnsafePath
+from uploader.parts import MIB
+from uploader.queues import messages_held
+from uploader.reconcile import abort_abandoned_uploads, republish_overdue
+from uploader.s3client import make_s3_client
+from uploader.transfer import Target
+
+
+def delivery(stack: Stack, sha256: bool = False) -> Delivery:
+    settings = stack.settings()
+    return Delivery(
+        client=make_s3_client(settings.s3),
+        journal=stack.journal(),
+        spool_dir=stack.spool,
+        target=Target(stack.bucket, sha256),
+        multipart_threshold=8 * MIB,
+        part_size=5 * MIB,
+    )
+
+
+def spooled(stack: Stack, name: str, size: int) -> UploadJob:
+    data = hashlib.sha256(name.encode()).digest() * (size // 32) + b"x" * (size % 32)
+    (stack.spool / name).write_bytes(data)
+    return UploadJob(path=name, key=f"live/{name}", size=size, md5=hashlib.md5(data).hexdigest(), kind=FileKind.SEGMENT)
+
+
+@pytest.mark.parametrize("size", [1000, 11 * MIB])
+def test_running_a_task_twice_is_harmless_and_sends_nothing_again(stack: Stack, size: int) -> None:
+    ctx = delivery(stack)
+    job = spooled(stack, f"twice{size}.ts", size)
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    assert deliver(job, ctx) == Outcome.ALREADY_VERIFIED
+    # Same bytes back to queued, as after an acknowledgement lost with a worker: found stored, not re-sent.
+    again = job.model_copy(update={"version": 1})
+    ctx.journal.record(again)
+    stack.proxy.reset_counters()
+    assert deliver(again, ctx) == Outcome.ALREADY_STORED
+    assert stack.proxy.bytes_up < 2000, "only a HEAD request may go out"
+
+
+@pytest.mark.parametrize("size", [1000, 11 * MIB])
+def test_sha256_checksums_are_stored_and_verified(stack: Stack, size: int) -> None:
+    ctx = delivery(stack, sha256=True)
+    job = spooled(stack, f"sha{size}.ts", size)
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    head = stack.s3.head_object(Bucket=stack.bucket, Key=job.key, ChecksumMode="ENABLED")
+    stored = head.get("ChecksumSHA256")
+    assert stored
+    if size < ctx.multipart_threshold:
+        data = (stack.spool / job.path).read_bytes()
+        assert stored == base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_a_stale_playlist_task_never_overwrites_a_newer_one(stack: Stack) -> None:
+    ctx = delivery(stack)
+    old = spooled(stack, "p1.m3u8", 100).model_copy(update={"key": "live/p.m3u8", "version": 1})
+    new = spooled(stack, "p2.m3u8", 120).model_copy(update={"key": "live/p.m3u8", "version": 2})
+    ctx.journal.record(old)
+    ctx.journal.record(new)
+    assert deliver(new, ctx) == Outcome.UPLOADED
+    assert deliver(old, ctx) == Outcome.STALE
+    assert stack.s3.head_object(Bucket=stack.bucket, Key="live/p.m3u8")["ContentLength"] == 120
+
+
+def test_a_file_changed_after_journaling_fails_permanently_and_stays(stack: Stack) -> None:
+    ctx = delivery(stack)
+    job = spooled(stack, "changed.ts", 5000)
+    ctx.journal.record(job)
+    (stack.spool / "changed.ts").write_bytes(b"y" * 5000)
+    with pytest.raises(LocalFileError, match="changed since it was journaled"):
+        deliver(job, ctx)
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.state == State.FAILED and (stack.spool / "changed.ts").exists()
+
+
+def test_symlinks_out_of_the_spool_are_refused_before_reading(stack: Stack, tmp_path: Path) -> None:
+    ctx = delivery(stack)
+    (stack.spool / "sub").mkdir()
+    (stack.spool / "sub" / "up").symlink_to(tmp_path)
+    job = UploadJob(path="sub/up/secret", key="live/secret", size=1, md5="0" * 32)
+    with pytest.raises(UnsafePath, match="outside the spool"):
+        deliver(job, ctx)
+    assert ctx.journal.get("live/secret") is None
+
+
+def test_abandoned_multipart_uploads_are_aborted_but_journaled_ones_kept(stack: Stack) -> None:
+    settings = stack.settings()
+    ctx = delivery(stack)
+    orphan = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key="live/orphan.bin")["UploadId"]
+    kept = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key="live/kept.bin")["UploadId"]
+    outside = stack.s3.create_multipart_upload(Bucket=stack.bucket, Key="other/x.bin")["UploadId"]
+    job = spooled(stack, "kept.bin", 100).model_copy(update={"key": "live/kept.bin"})
+    ctx.journal.record(job)
+    ctx.journal.set_multipart(job.key, kept, 5 * MIB)
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert abort_abandoned_uploads(ctx.client, ctx.journal, settings, now=later) == 1
+    left = {u["UploadId"] for u in stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", [])}
+    assert left == {kept, outside} and orphan not in left
+
+
+def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Stack) -> None:
+    settings = stack.settings()
+    journal = stack.journal()
+    jobs = [spooled(stack, f"held{i}.ts", 100) for i in range(3)]
+    for job in jobs:
+        journal.record(job)
+    publisher = Publisher(settings)
+    rows = [journal.get(j.key) for j in jobs]
+    assert publish_and_mark(journal, publisher, [r for r in rows if r]) == 3
+    client = stack.redis.client()
+    other_venue = Publisher(settings.model_copy(update={"worker": WorkerSection(queue="other-venue")}))
+    other_venue.publish([r for r in rows if r])  # another venue's messages on the same Redis do not count
+    assert messages_held(client, settings.worker.queue) == 3
+    overdue_clock = lambda: time.time() + 3600  # noqa: E731 - every file is long overdue
+    assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 0
+    stack.redis.flushall()
+    assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 3
+    assert messages_held(client, settings.worker.queue) == 3
+
+
+def test_an_older_playlist_landing_after_a_newer_one_is_put_back_on_top(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = delivery(stack)
+    key = "live/ev/720p/live.m3u8"
+    v1 = spooled(stack, "live.1.m3u8", 100).model_copy(update={"key": key, "version": 1})
+    v2 = spooled(stack, "live.2.m3u8", 120).model_copy(update={"key": key, "version": 2})
+    ctx.journal.record(v1)
+    real_put = ctx.client.put_object
+    raced: list[bool] = []
+
+    def put_after_the_newer_version(**kwargs: object) -> object:
+        if kwargs["ContentLength"] == 100 and not raced:  # v1 is in flight: v2 is journaled and lands first
+            raced.append(True)
+            ctx.journal.record(v2)
+            assert deliver(v2, ctx) == Outcome.UPLOADED
+        return real_put(**kwargs)
+
+    monkeypatch.setattr(ctx.client, "put_object", put_after_the_newer_version)
+    assert deliver(v1, ctx) == Outcome.UPLOADED
+    assert raced
+    assert stack.s3.head_object(Bucket=stack.bucket, Key=key)["ContentLength"] == 120
+    row = ctx.journal.get(key)
+    assert row is not None and row.version == 2 and row.state == State.VERIFIED

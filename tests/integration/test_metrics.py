@@ -1,0 +1,74 @@
+"""The /metrics endpoint: real HTTP, real journal, real Redis; auth when asked for."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer, make_server
+
+import pytest
+
+from core.contract import UploadJob
+from surecast.metrics import SurecastCollector, metrics_app
+from tests.support.stack import Stack
+
+
+@pytest.fixture
+def served(stack: Stack) -> Iterator[tuple[Stack, WSGIServer]]:
+    journal = stack.journal()
+    for i, state in enumerate(["queued", "queued", "verified", "failed"]):
+        key = f"live/m{i}.ts"
+        journal.record(UploadJob(path=f"m{i}.ts", key=key, size=1000 + i, md5="0" * 32))
+        if state == "verified":
+            journal.mark_verified(key, "0" * 32)
+        elif state == "failed":
+            journal.mark_failed(key, "AccessDenied")
+    journal.note_retry("live/m0.ts", "etag", integrity=True)
+    collector = SurecastCollector(stack.spool, stack.redis.client(), "surecast")
+    server = make_server("127.0.0.1", 0, metrics_app(collector, "ops", "s3cret"))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield stack, server
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def fetch(server: WSGIServer, auth: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{server.server_port}/metrics")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def test_metrics_need_credentials_when_configured(served: tuple[Stack, WSGIServer]) -> None:
+    _, server = served
+    assert fetch(server, None)[0] == 401
+    assert fetch(server, "ops:wrong")[0] == 401
+    assert fetch(server, "ops:s3cret")[0] == 200
+
+
+def test_metrics_report_backlog_failures_and_reuploads(served: tuple[Stack, WSGIServer]) -> None:
+    _, server = served
+    _, text = fetch(server, "ops:s3cret")
+    assert 'surecast_files{state="queued"} 2.0' in text
+    assert 'surecast_files{state="failed"} 1.0' in text
+    assert "surecast_backlog_files 2.0" in text
+    assert "surecast_backlog_bytes 2001.0" in text
+    assert "surecast_integrity_reuploads 1.0" in text
+    assert "surecast_failed_files 1.0" in text
+    assert "surecast_redis_up 1.0" in text
+    assert "surecast_queue_depth 0.0" in text
+
+
+def test_redis_down_is_reported_not_fatal(served: tuple[Stack, WSGIServer]) -> None:
+    stack, server = served
+    stack.redis.stop()
+    status, text = fetch(server, "ops:s3cret")
+    assert status == 200 and "surecast_redis_up 0.0" in text and "surecast_backlog_files 2.0" in text

@@ -1,0 +1,166 @@
+"""A real stack on loopback for integration tests: Redis with AOF, an S3 server behind a fault proxy,
+real `surecast worker` processes. ``tests/conftest.py`` makes one per test as the ``stack`` fixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from core.settings import Settings
+from journal.files import Journal
+from tests.support.faultproxy import FaultProxy
+from tests.support.procs import RedisServer, S3Server, log_tail, spawn, terminate, wait_until
+
+BIN = Path(sys.executable).parent
+
+# Short limits so faults resolve within a test's time; everything else as in production.
+TEST_ENV = {
+    "SURECAST_S3_CONNECT_TIMEOUT": "2",
+    "SURECAST_S3_READ_TIMEOUT": "5",
+    "SURECAST_S3_MULTIPART_THRESHOLD": str(8 * 1024 * 1024),
+    "SURECAST_S3_PART_SIZE": str(5 * 1024 * 1024),
+    "SURECAST_UPLOAD_BACKOFF_BASE": "0.2",
+    "SURECAST_UPLOAD_BACKOFF_CAP": "2",
+    "SURECAST_UPLOAD_SOFT_TIME_LIMIT": "20",
+    "SURECAST_UPLOAD_TIME_LIMIT": "25",
+    "SURECAST_UPLOAD_RECONCILE_AFTER": "5",
+    "SURECAST_UPLOAD_RECONCILE_INTERVAL": "2",
+}
+
+
+def direct_s3_client(endpoint_url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}),
+    )
+
+
+@dataclass
+class Stack:
+    tmp: Path
+    redis: RedisServer
+    s3_server: S3Server
+    proxy: FaultProxy
+    bucket: str
+    spool: Path
+    env: dict[str, str]
+    s3: Any
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def settings(self) -> Settings:
+        """Settings as a process started with ``self.env`` would load them."""
+        saved = dict(os.environ)
+        try:
+            os.environ.update(self.env)
+            return Settings()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def journal(self) -> Journal:
+        return Journal(self.spool)
+
+    def start_worker(
+        self,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
+        wait: bool = True,
+        plain_celery: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """A real `surecast worker` process (or plain `celery -A uploader worker`) reading this stack's spool."""
+        n = len(self.workers)
+        log = self.tmp / f"worker{n}.log"
+        name = f"w{n}-{uuid.uuid4().hex[:6]}@test"
+        if plain_celery:
+            cmd = [
+                str(BIN / "celery"),
+                "-A",
+                "uploader",
+                "worker",
+                "-l",
+                "INFO",
+                "-Q",
+                "surecast",
+                "-c",
+                str(concurrency),
+                "-n",
+                name,
+            ]
+        else:
+            cmd = [str(BIN / "surecast"), "worker", "-c", str(concurrency), "-n", name]
+        proc = spawn(cmd, {**self.env, **(extra_env or {})}, log, cwd=self.tmp)
+        self.workers.append(proc)
+        if wait:
+            wait_until(
+                lambda: "ready." in log.read_text(errors="replace") or proc.poll() is not None,
+                60,
+                message=f"worker {n} did not start",
+            )
+            assert proc.poll() is None, log_tail(log)
+        return proc
+
+    def worker_log(self, n: int = 0) -> str:
+        return (self.tmp / f"worker{n}.log").read_text(errors="replace")
+
+    def run_cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "surecast"), *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def spool_file(self, name: str, size: int, seed: int = 0) -> Path:
+        """A file of pseudo-random bytes outside the spool, to hand to `surecast send`."""
+        path = self.tmp / "outside" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        block = hashlib.sha256(f"{name}{seed}".encode()).digest() * 32768  # 1 MiB
+        with path.open("wb") as f:
+            remaining = size
+            while remaining > 0:
+                f.write(block[: min(remaining, len(block))])
+                remaining -= len(block)
+        return path
+
+    def stored_etag(self, key: str) -> str | None:
+        try:
+            return str(self.s3.head_object(Bucket=self.bucket, Key=key)["ETag"]).strip('"')
+        except self.s3.exceptions.ClientError:
+            return None
+
+    def child_pids(self, worker: subprocess.Popen[bytes]) -> list[int]:
+        """Pool child processes of a worker (the prefork pool), not its reconciler process."""
+        import psutil
+
+        children = psutil.Process(worker.pid).children(recursive=True)
+        return [c.pid for c in children if "reconcile" not in c.cmdline()]
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            terminate(proc, timeout=3)
+
+
+_HANDLED = re.compile(r"delivered (\S+) bytes=|(\S+) already stored intact")
+
+
+def delivered_keys(text: str) -> list[str]:
+    """Keys a worker log shows as delivered, or found already stored intact on a later attempt."""
+    return [a or b for a, b in _HANDLED.findall(text)]

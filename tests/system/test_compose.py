@@ -1,0 +1,413 @@
+"""The compose stack, for real: docker-compose.yml with deploy/compose.test.yml on this machine.
+
+The file checks come first and need no Docker: every setting reaches the containers, the stack has the
+shape the venue PC needs. Then, where a Docker engine and compose run (else the tests are skipped with
+the reason), the stack itself: the image is built (on the local base image where no registry can be
+reached: BASE_IMAGE, or the one /work/shared/tools/docker-local makes), every service runs with host
+networking on 127.0.0.1, and the destination is a moto S3 server this module starts. The stack tests
+share one stack and run in file order: segments land and verify, Flower answers only to its
+credentials, `surecast scale 3` gives three workers, stopping and starting the stack loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from core.settings import Settings
+from tests.support.procs import S3Server, free_port, wait_until
+from tests.support.stack import direct_s3_client
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = "docker-compose.yml:deploy/compose.test.yml"
+IMAGE = "surecast:compose-test"
+REDIS_IMAGE = "surecast-test/redis:local"
+DEFAULT_BASE = "python:3.11-slim-bookworm"
+LOCAL_BASE = "surecast-local/python:3.11-bookworm"  # what /work/shared/tools/docker-local makes
+BUILD_TIMEOUT = 1500
+UP_TIMEOUT = 600
+STOP_TIMEOUT = 120
+# Per test, the module's stack included: whichever test runs first builds the images and starts it.
+STACK_TIMEOUT = 2 * BUILD_TIMEOUT + UP_TIMEOUT + 600
+FLOWER_USER = "ops"
+SPOOL = "/var/spool/surecast"
+# Read the journal inside a container: (key, md5, size, state) of every file.
+JOURNAL_DUMP = (
+    "import json, sqlite3; db = sqlite3.connect('" + SPOOL + "/journal.sqlite3', timeout=10); "
+    "print(json.dumps(db.execute('SELECT key, md5, size, state FROM files').fetchall()))"
+)
+NODES_PING = (
+    "import json; from uploader.celery import app; "
+    "print(json.dumps(sorted(n for reply in app.control.ping(timeout=3) for n in reply)))"
+)
+
+
+def _compose_yaml(name: str) -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml")
+    return dict(yaml.safe_load((ROOT / name).read_text()))
+
+
+def _setting_variables() -> set[str]:
+    names = set()
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        names.update(f"SURECAST_{section}_{sub}".upper() for sub in model.model_fields)
+    return names
+
+
+# The files ------------------------------------------------------------------------------------------------
+
+
+def test_compose_passes_every_setting_to_the_containers() -> None:
+    passed = set(_compose_yaml("docker-compose.yml")["x-settings"])
+    assert sorted(_setting_variables() - passed) == [], "add them to x-settings in docker-compose.yml"
+    assert sorted(passed - _setting_variables()) == [], "no longer settings: remove them from x-settings"
+
+
+def test_env_example_explains_every_setting() -> None:
+    text = (ROOT / "deploy" / ".env.example").read_text()
+    missing = sorted(name for name in _setting_variables() if f"{name}=" not in text)
+    assert missing == [], "explain them in deploy/.env.example"
+
+
+def test_compose_stack_has_the_venue_pc_shape() -> None:
+    services = _compose_yaml("docker-compose.yml")["services"]
+    published = _compose_yaml("docker-compose.override.yml")["services"]
+    settings = Settings()
+    for name, service in services.items():
+        assert "container_name" not in service, f"{name}: a fixed name stops --scale"
+        assert "ports" not in service, f"{name}: publish ports in docker-compose.override.yml"
+        if name != "s3-init":  # a one-shot: restarted on failure, nothing to check once done
+            assert service["restart"] == "unless-stopped", name
+            assert service["healthcheck"]["test"], name
+    assert "redis" not in published, "Redis must not be published on the host"
+    redis_cmd = services["redis"]["command"]
+    for flag, value in (("--appendonly", "yes"), ("--appendfsync", "everysec"), ("--maxmemory-policy", "noeviction")):
+        assert redis_cmd[redis_cmd.index(flag) + 1] == value
+    for port in published["flower"]["ports"] + published["s3"]["ports"]:
+        assert port.startswith(("127.0.0.1:", "${FLOWER_BIND:-127.0.0.1}:")), port
+    grace = services["uploader"]["stop_grace_period"]
+    assert grace.endswith("m") and int(grace[:-1]) * 60 > settings.upload.time_limit
+    assert services["encoder"]["volumes"] == services["uploader"]["volumes"] == ["spool:/var/spool/surecast"]
+    assert services["s3"]["image"].split(":")[1][0].isdigit(), "pin the S3 server image by exact tag"
+
+
+def test_iam_policy_grants_only_what_the_uploader_does() -> None:
+    policy = json.loads((ROOT / "deploy" / "iam-policy.json").read_text())
+    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+    }
+    object_statements = [s for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in object_statements] == ["arn:aws:s3:::YOUR-BUCKET/live/*"]
+
+
+# Docker ---------------------------------------------------------------------------------------------------
+
+
+def _run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"{' '.join(cmd)} did not finish within {timeout:.0f} s") from exc
+
+
+def _docker_problem() -> str | None:
+    """Why the stack cannot run here, or None."""
+    if not shutil.which("docker"):
+        return "no docker command (CI installs docker.io in .ci/run; locally run /work/shared/tools/docker-local)"
+    info = _run(["docker", "info", "--format", "{{.ServerVersion}}"], 60)
+    if info.returncode != 0:
+        return f"no Docker engine answers: {(info.stderr or info.stdout).strip().splitlines()[-1:]}"
+    return None
+
+
+def _compose_command() -> list[str] | None:
+    if _run(["docker", "compose", "version"], 30).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose") and _run(["docker-compose", "version"], 30).returncode == 0:
+        return ["docker-compose"]
+    return None
+
+
+def _image_exists(name: str) -> bool:
+    return _run(["docker", "image", "inspect", name], 60).returncode == 0
+
+
+def _base_image() -> str | None:
+    """BASE_IMAGE if given; else python:3.11-slim-bookworm if present or pullable; else docker-local's image."""
+    if os.environ.get("BASE_IMAGE"):
+        return os.environ["BASE_IMAGE"]
+    if _image_exists(DEFAULT_BASE):
+        return DEFAULT_BASE
+    if _image_exists(LOCAL_BASE):
+        return LOCAL_BASE
+    if _run(["docker", "pull", DEFAULT_BASE], 300).returncode == 0:
+        return DEFAULT_BASE
+    return None
+
+
+def _usable_by_non_root(base: str) -> str:
+    """``base``, or a copy of it whose root directory other users may enter.
+
+    An image imported from a directory made by mktemp has / at mode 0700; no later layer can change
+    that, and the image's non-root user could run nothing. Exporting and importing again fixes it.
+    """
+    if _run(["docker", "run", "--rm", "--user", "65534", base, "true"], 120).returncode == 0:
+        return base
+    fixed = f"{base}-rootfix"
+    if _image_exists(fixed):
+        return fixed
+    created = _run(["docker", "create", base, "true"], 60)
+    assert created.returncode == 0, created.stderr
+    container = created.stdout.strip()
+    try:
+        export = subprocess.Popen(["docker", "export", container], stdout=subprocess.PIPE)
+        imported = subprocess.run(
+            ["docker", "import", "-c", "ENV LANG=C.UTF-8", "-c", 'CMD ["python3"]', "-", fixed],
+            stdin=export.stdout,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+        export.wait(timeout=60)
+        assert imported.returncode == 0, imported.stderr
+    finally:
+        _run(["docker", "rm", "-f", container], 60)
+    return fixed
+
+
+def _image_id(name: str) -> str | None:
+    result = _run(["docker", "image", "inspect", "--format", "{{.Id}}", name], 60)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _build(base: str) -> None:
+    """Build both images (cached layers make a rebuild after a code change quick); drop the images replaced."""
+    for dockerfile, tag, context in (
+        ("deploy/Dockerfile", IMAGE, "."),
+        ("deploy/Dockerfile.redis-test", REDIS_IMAGE, "deploy"),
+    ):
+        before = _image_id(tag)
+        cmd = ["docker", "build", "--network", "host", "--build-arg", f"BASE_IMAGE={base}", "-q"]
+        result = _run([*cmd, "-f", dockerfile, "-t", tag, context], BUILD_TIMEOUT)
+        assert result.returncode == 0, f"{dockerfile}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        if before and before != _image_id(tag):
+            _run(["docker", "rmi", before], 120)  # fails harmlessly while a container still uses it
+
+
+@dataclass
+class ComposeStack:
+    compose: list[str]
+    env: dict[str, str]
+    s3: Any
+    bucket: str
+    flower_port: int
+    flower_password: str
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return _run([*self.compose, *args], timeout, self.env)
+
+    def ok(self, *args: str, timeout: float = 120) -> str:
+        result = self.run(*args, timeout=timeout)
+        assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        return result.stdout
+
+    def python(self, service: str, code: str, timeout: float = 60) -> Any:
+        """Run Python in a running container of ``service``; its printed JSON, or None if it failed."""
+        result = self.run("exec", "-T", service, "python", "-c", code, timeout=timeout)
+        if result.returncode != 0:
+            return None
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def journal(self) -> list[tuple[str, str, int, str]]:
+        rows = self.python("encoder", JOURNAL_DUMP) or []
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+    def status(self) -> dict[str, Any] | None:
+        result = self.run("exec", "-T", "encoder", "surecast", "status", "--json", timeout=60)
+        return json.loads(result.stdout) if result.returncode == 0 else None
+
+    def containers(self, service: str) -> list[str]:
+        return self.ok("ps", "-q", service).split()
+
+    def health(self, service: str) -> list[str]:
+        ids = self.containers(service)
+        if not ids:
+            return []
+        result = _run(["docker", "inspect", "--format", "{{.State.Health.Status}}", *ids], 60)
+        return result.stdout.split()
+
+    def wait_healthy(self, services: list[str], timeout: float) -> None:
+        wait_until(
+            lambda: all(self.health(s) and set(self.health(s)) == {"healthy"} for s in services),
+            timeout,
+            2,
+            f"not all healthy: {services}\n{self.logs()}",
+        )
+
+    def logs(self) -> str:
+        result = self.run("logs", "--no-color", "--tail", "30", timeout=60)
+        return result.stdout[-6000:]
+
+    def stored_etag(self, key: str) -> str | None:
+        try:
+            return str(self.s3.head_object(Bucket=self.bucket, Key=key)["ETag"]).strip('"')
+        except self.s3.exceptions.ClientError:
+            return None
+
+
+@pytest.fixture(scope="module")
+def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
+    problem = _docker_problem()
+    if problem:
+        pytest.skip(f"compose stack not tested: {problem}")
+    compose = _compose_command()
+    if compose is None:
+        pytest.skip("compose stack not tested: neither `docker compose` nor `docker-compose` works")
+    base = _base_image()
+    if base is None:
+        pytest.skip(
+            f"compose stack not tested: no base image ({DEFAULT_BASE} cannot be pulled); "
+            "set BASE_IMAGE or run /work/shared/tools/docker-local"
+        )
+    _build(_usable_by_non_root(base))
+
+    s3_server = S3Server(tmp_path_factory.mktemp("compose-moto") / "moto.log")
+    s3_server.start()
+    bucket = f"compose-{uuid.uuid4().hex[:8]}"
+    s3 = direct_s3_client(s3_server.endpoint_url)
+    s3.create_bucket(Bucket=bucket)
+    project = f"surecast-test-{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    flower_port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        **{k: v for k, v in os.environ.items() if k.startswith("DOCKER_")},
+        "COMPOSE_FILE": COMPOSE_FILES,
+        "COMPOSE_PROJECT_NAME": project,
+        "SURECAST_IMAGE": IMAGE,
+        "TEST_REDIS_IMAGE": REDIS_IMAGE,
+        "TEST_REDIS_PORT": str(free_port()),
+        "TEST_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "TEST_S3_BUCKET": bucket,
+        "TEST_FLOWER_PORT": str(flower_port),
+        "TEST_FLOWER_USER": FLOWER_USER,
+        "TEST_FLOWER_PASSWORD": password,
+    }
+    stack = ComposeStack(compose, env, s3, bucket, flower_port, password)
+    try:
+        stack.ok("up", "-d", "--no-build", timeout=UP_TIMEOUT)
+        stack.wait_healthy(["redis", "uploader", "flower", "encoder"], 240)
+        yield stack
+    finally:
+        stack.run("down", "-v", "--remove-orphans", "-t", "20", timeout=STOP_TIMEOUT * 2)
+        s3_server.stop()
+
+
+def _flower_status(port: int, auth: tuple[str, str] | None) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/workers?status=true")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _verified_segments(stack: ComposeStack) -> list[tuple[str, str, int, str]]:
+    return [row for row in stack.journal() if row[3] == "verified" and row[0].endswith(".ts")]
+
+
+@pytest.mark.timeout(STACK_TIMEOUT)
+def test_segments_land_in_the_bucket_and_verify(compose_stack: ComposeStack) -> None:
+    stack = compose_stack
+    rows = wait_until(lambda: len(_verified_segments(stack)) >= 5 and _verified_segments(stack), 120, 2, stack.logs())
+    for key, md5, size, _ in rows:
+        head = stack.s3.head_object(Bucket=stack.bucket, Key=key)
+        assert head["ETag"].strip('"') == md5 and head["ContentLength"] == size, key
+    keys = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="live/").get("Contents", [])]
+    assert any(k.endswith(".m3u8") for k in keys), keys
+    status = stack.status()
+    assert status is not None and status["files"].get("verified", 0) >= 5 and not status["failed"], status
+
+
+@pytest.mark.timeout(STACK_TIMEOUT)
+def test_flower_answers_only_with_credentials(compose_stack: ComposeStack) -> None:
+    port = compose_stack.flower_port
+    assert _flower_status(port, None) == 401
+    assert _flower_status(port, (FLOWER_USER, "wrong")) == 401
+    assert _flower_status(port, (FLOWER_USER, compose_stack.flower_password)) == 200
+
+
+@pytest.mark.timeout(STACK_TIMEOUT)
+def test_scale_3_gives_three_workers(compose_stack: ComposeStack) -> None:
+    stack = compose_stack
+    bin_dir = Path(sys.executable).parent
+    result = _run([str(bin_dir / "surecast"), "scale", "3", "--project-dir", str(ROOT)], 600, stack.env)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    assert len(stack.containers("uploader")) == 3
+    nodes = wait_until(
+        lambda: (found := stack.python("uploader", NODES_PING)) and len(found) == 3 and found,
+        120,
+        2,
+        f"three Celery nodes did not answer\n{stack.logs()}",
+    )
+    assert len(set(nodes)) == 3 and all(n.startswith("uploader-") for n in nodes), nodes
+    stack.wait_healthy(["uploader"], 120)
+
+
+@pytest.mark.timeout(STACK_TIMEOUT)
+def test_stopping_and_starting_the_stack_loses_nothing(compose_stack: ComposeStack) -> None:
+    stack = compose_stack
+    stack.ok("stop", "-t", "60", "uploader", timeout=STOP_TIMEOUT)
+    # With no worker running, what the encoder finishes now stays queued: in the journal and in Redis.
+    queued = wait_until(
+        lambda: len(w := [r for r in stack.journal() if r[3] != "verified" and r[0].endswith(".ts")]) >= 3 and w,
+        60,
+        1,
+        "the encoder queued nothing while the workers were stopped",
+    )
+    stack.ok("stop", "-t", "60", timeout=STOP_TIMEOUT * 2)
+    stopped = time.monotonic()
+    stack.ok("start", timeout=UP_TIMEOUT)
+
+    def delivered() -> bool:
+        return all(stack.stored_etag(key) == md5 for key, md5, _, _ in queued)
+
+    wait_until(delivered, 180, 2, f"files queued before the stop were not delivered after it\n{stack.logs()}")
+    states = {key: state for key, _, _, state in stack.journal()}
+    assert all(states.get(key) == "verified" for key, _, _, _ in queued), [states.get(k) for k, *_ in queued]
+    print(f"{len(queued)} queued file(s) delivered {time.monotonic() - stopped:.0f} s after the stack stopped")

@@ -1,0 +1,215 @@
+"""The web player in headless Chromium against a live stream on loopback (issue test 4).
+
+Chromium is Debian's `chromium` package (CI installs it in .ci/run's extras); without it the test is
+skipped with the reason shown. The browser is driven over the DevTools protocol on a pipe
+(``--remote-debugging-pipe``: no port, no websocket library), reaches nothing but 127.0.0.1, and its
+screenshot goes to the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from surecast.bucket_setup import cors_rule
+from tests.support.client_streams import Publisher, SegmentFile, make_segments, public_read
+from tests.support.procs import S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.stack import BIN, direct_s3_client
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+    "--window-size=1280,800",
+]  # fmt: skip
+CDP_TIMEOUT = 20.0
+PLAY_SECONDS = 10.0
+
+
+class DevTools:
+    """Chromium's DevTools protocol over ``--remote-debugging-pipe``: NUL-separated JSON on fds 3 and 4."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+
+        def wire_fds() -> None:  # in the child: its fd 3 reads our commands, its fd 4 writes answers
+            a, b = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [*argv, "--remote-debugging-pipe"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=wire_fds,  # only dup and dup2 run between fork and exec
+                close_fds=False,
+                start_new_session=True,
+            )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._id = 0
+        self.session = ""
+
+    def call(self, method: str, params: dict[str, Any] | None = None, session: bool = True) -> dict[str, Any]:
+        self._id += 1
+        message: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if session and self.session:
+            message["sessionId"] = self.session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + CDP_TIMEOUT
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == self._id:
+                    if "error" in answer:
+                        raise RuntimeError(f"{method}: {answer['error']}")
+                    result: dict[str, Any] = answer["result"]
+                    return result
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"Chromium did not answer {method} within {CDP_TIMEOUT:g} s")
+            ready, _, _ = select.select([self._from_chrome], [], [], left)
+            if ready:
+                chunk = os.read(self._from_chrome, 1 << 20)
+                if not chunk:
+                    raise EOFError("Chromium closed the DevTools pipe")
+                self._buffer += chunk
+
+    def open_page(self, url: str) -> None:
+        targets = self.call("Target.getTargets", session=False)["targetInfos"]
+        page = next(t for t in targets if t["type"] == "page")
+        self.session = self.call("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True})["sessionId"]
+        self.call("Page.enable")
+        self.call("Page.navigate", {"url": url})
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"]))
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", session=False)
+            self.proc.wait(10)
+        except (OSError, TimeoutError, EOFError, RuntimeError, subprocess.TimeoutExpired):
+            terminate(self.proc)  # type: ignore[arg-type]
+        finally:
+            os.close(self._to_chrome)
+            os.close(self._from_chrome)
+
+
+class Reports:
+    """Receives the page's ``?report=`` posts."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        reports = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                reports.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0)))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/report"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def segments(tmp_path_factory: pytest.TempPathFactory) -> list[SegmentFile]:
+    return make_segments(tmp_path_factory.mktemp("seg"), 40, 2)
+
+
+@pytest.fixture
+def reports() -> Iterator[Reports]:
+    r = Reports()
+    yield r
+    r.close()
+
+
+def test_the_web_player_plays_a_live_stream_in_headless_chromium(
+    s3_server: S3Server, segments: list[SegmentFile], reports: Reports, tmp_path: Path
+) -> None:
+    s3 = direct_s3_client(s3_server.endpoint_url)
+    bucket = f"p-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    public_read(s3, bucket)
+    # The CORS rule `surecast bucket-setup` applies: the page (on the player's origin) reads the bucket.
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [cors_rule([])]})
+    publisher = Publisher(s3, bucket, segments, window=10)
+    port = free_port()
+    stream = f"{s3_server.endpoint_url}/{bucket}/{publisher.key('master.m3u8')}"
+    player_log = tmp_path / "player.log"
+    player = spawn(
+        [str(BIN / "surecast"), "player", "--stream", stream, "--port", str(port)], None, player_log, cwd=tmp_path
+    )
+    browser: DevTools | None = None
+    try:
+        wait_until(lambda: "surecast player: http://" in player_log.read_text(), 20, message="player did not start")
+        with publisher.live(preroll=5):
+            assert CHROMIUM is not None
+            argv = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "about:blank"]
+            browser = DevTools(argv, tmp_path / "chromium.log")
+            browser.open_page(f"http://127.0.0.1:{port}/?report={reports.url}")
+            states: list[tuple[float, dict[str, Any]]] = []
+
+            def played_long_enough() -> bool:
+                assert browser is not None
+                raw = browser.evaluate("JSON.stringify(window.surecastPlayer && window.surecastPlayer.state())")
+                state = json.loads(raw) if raw and raw != "undefined" else None
+                if state:
+                    states.append((time.monotonic(), state))
+                    assert state["fatalErrors"] == [], state["fatalErrors"]
+                playing = [(t, s) for t, s in states if s["currentTime"] > 0]
+                return bool(playing) and playing[-1][1]["currentTime"] - playing[0][1]["currentTime"] >= PLAY_SECONDS
+
+            wait_until(played_long_enough, 45, interval=0.5, message=f"video did not play {PLAY_SECONDS:g} s")
+            browser.screenshot(tmp_path / "player.png")
+        last = states[-1][1]
+        first_playing = next(s for _, s in states if s["currentTime"] > 0)
+        assert last["engine"] == "hls.js" and last["live"] is True and last["status"] in ("live", "catching-up")
+        assert last["paused"] is False and last["fatalErrors"] == []
+        assert [lv["height"] for lv in last["levels"]] == [180]
+        assert last["behind"] is not None and 0 < last["behind"] < 30
+        assert (tmp_path / "player.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert reports.received and reports.received[-1]["engine"] == "hls.js"
+        print(
+            f"\nbrowser: currentTime {first_playing['currentTime']:.1f} -> {last['currentTime']:.1f} s, "
+            f"{last['behind']:.1f} s behind live, status {last['status']}, non-fatal errors {len(last['errors'])}, "
+            f"screenshot {tmp_path / 'player.png'}"
+        )
+    except AssertionError:
+        print(log_tail(player_log))
+        raise
+    finally:
+        if browser is not None:
+            browser.close()
+        terminate(player)

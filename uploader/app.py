@@ -1,0 +1,32 @@
+"""The Celery app of the upload workers, made from settings by ``make_app``.
+
+``surecast worker`` makes it from the settings it loaded; ``celery -A uploader worker`` finds the one
+``uploader/celery.py`` makes. Either way the tasks and the reconciler step read the settings from the app.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.celeryconfig import celery_config
+from core.settings import Settings
+from uploader.periodic import ReconcileStep
+from uploader.tasks import register_upload_task
+
+
+class UploaderApp(Celery):
+    """A Celery app carrying the settings its task and boot steps read."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("surecast")
+        self.settings = settings
+
+
+def make_app(settings: Settings) -> UploaderApp:
+    """The workers' app: shared Celery config (publishing retries waits for Redis), the upload task, and
+    the reconciler started beside every worker."""
+    app = UploaderApp(settings)
+    app.conf.update(celery_config(settings, publish_forever=True))
+    register_upload_task(app, settings)
+    app.steps["worker"].add(ReconcileStep)
+    return app
