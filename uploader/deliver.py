@@ -133,17 +133,19 @@ def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
             ctx.journal.mark_verified(job.key, job.md5)
             log.info("%s already stored intact (attempt %d), not sent again", job.key, attempt)
             return Outcome.ALREADY_STORED
-    if part_size:
-        landed = put_multipart(ctx.client, ctx.journal, ctx.target, job, path, part_size)
-    else:
-        sha = _local_digest(job, path, None, ctx).sha256 if ctx.target.sha256 else None
-        landed = put_single(ctx.client, ctx.target, job, path, sha)
     try:
+        if part_size:
+            landed = put_multipart(ctx.client, ctx.journal, ctx.target, job, path, part_size)
+        else:
+            sha = _local_digest(job, path, None, ctx).sha256 if ctx.target.sha256 else None
+            landed = put_single(ctx.client, ctx.target, job, path, sha)
         check_returned_etag(job.key, landed)
         if ctx.verify_stored or not etag_is_md5(landed.etag, None):
             verify(ctx.client, ctx.target, job.key, landed.expected)
     except IntegrityError:
-        _local_digest(job, path, part_size, ctx)  # a file changed on disk is permanent, not a transit error
+        # The server refused the body, or what landed differs: a file changed on disk is permanent,
+        # a transit error is not.
+        _local_digest(job, path, part_size, ctx)
         raise
     ctx.journal.mark_verified(job.key, job.md5)
     log.info(

@@ -4,7 +4,9 @@
     ├── RetryableError          retry with backoff, forever: the cause is expected to pass
     │   ├── ConnectionLost      connection refused/reset/closed, timeouts, incomplete reads
     │   ├── Throttled           500, 503 SlowDown, RequestTimeout and the like
-    │   └── IntegrityError      what landed differs from the local file (ETag, size, checksum)
+    │   └── IntegrityError      what landed differs from the local file (ETag, size, checksum), or the
+    │                           server refused the body because it did not match its Content-MD5 or
+    │                           checksum (BadDigest): the bytes were corrupted on the way
     └── PermanentError          mark the file failed, keep it on disk, wait for `surecast retry-failed`
         ├── AccessDenied        credentials rejected or not allowed
         ├── NoSuchBucket        the bucket does not exist
@@ -78,12 +80,12 @@ _THROTTLE_CODES = {
     "RequestTimeTooSkewed",
     "InternalError",
     "ServiceUnavailable",
-    "BadDigest",
-    "XAmzContentSHA256Mismatch",
     "IncompleteBody",
     "RequestTimeoutException",
     "OperationAborted",
 }
+# The server compared the body with its Content-MD5 or checksum header and they differ.
+_DIGEST_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumMismatch"}
 _DENIED_CODES = {
     "AccessDenied",
     "InvalidAccessKeyId",
@@ -118,6 +120,8 @@ def translate(exc: BaseException, key: str) -> UploadError | None:
         text = f"{key}: S3 said {code or status}: {err.get('Message', '')}".rstrip(": ")
         if code == "NoSuchBucket":
             return NoSuchBucket(text)
+        if code in _DIGEST_CODES:
+            return IntegrityError(f"{text} (the body was corrupted on the way; the server refused it)")
         if code in _DENIED_CODES or status == 403:
             return AccessDenied(text)
         if code in _THROTTLE_CODES or status == 429 or status >= 500:

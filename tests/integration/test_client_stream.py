@@ -25,7 +25,8 @@ from core.contract import MD5_METADATA
 from encoder.ffmpegproc import find_ffmpeg
 from tests.support.client_streams import Publisher, SegmentFile, make_segments, public_read
 from tests.support.faultproxy import FaultProxy
-from tests.support.procs import S3_ENV, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.procs import S3_ENV, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.seaweed import SeaweedServer
 from tests.support.stack import BIN, Stack, direct_s3_client
 
 # Short limits so faults resolve within a test's time.
@@ -58,7 +59,7 @@ def segments_1s(tmp_path_factory: pytest.TempPathFactory) -> list[SegmentFile]:
 class Bucket:
     s3: Any
     name: str
-    server: S3Server
+    server: SeaweedServer
     tmp: Path
 
     def url(self, key: str, port: int | None = None) -> str:
@@ -78,7 +79,7 @@ class Bucket:
 
 
 @pytest.fixture
-def bucket(s3_server: S3Server, tmp_path: Path) -> Bucket:
+def bucket(s3_server: SeaweedServer, tmp_path: Path) -> Bucket:
     s3 = direct_s3_client(s3_server.endpoint_url)
     name = f"c-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
@@ -87,7 +88,7 @@ def bucket(s3_server: S3Server, tmp_path: Path) -> Bucket:
 
 
 @pytest.fixture
-def http_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+def http_proxy(s3_server: SeaweedServer) -> Iterator[FaultProxy]:
     """A second fault proxy, between the client and the bucket's HTTP endpoint."""
     with FaultProxy(s3_server.port) as proxy:
         yield proxy

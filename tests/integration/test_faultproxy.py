@@ -299,3 +299,48 @@ def test_http_error_answers_the_next_request_on_an_existing_keepalive_connection
     assert response.getheader("Connection") == "close"
     assert b"<Code>InternalError</Code><Message>We encountered an error.</Message>" in payload
     assert "/b" not in store
+
+
+@pytest.mark.parametrize(("turn", "header"), [(0, b"x-amz-date"), (1, b"Content-MD5"), (2, b"x-amz-date")])
+def test_flip_head_changes_one_byte_of_one_target_header_in_turn(turn: int, header: bytes) -> None:
+    from tests.support.faultproxy import flip_header_byte
+
+    head = b"PUT /b/k HTTP/1.1\r\nHost: h\r\nx-amz-date: 20261201T000000Z\r\nContent-MD5: abcdefghij\r\n\r\n"
+    out = flip_header_byte(head, turn, 0x01)
+    changed = [(a, b) for a, b in zip(out.split(b"\r\n"), head.split(b"\r\n"), strict=True) if a != b]
+    assert len(changed) == 1 and changed[0][0].startswith(header + b":")
+    assert sum(a != b for a, b in zip(changed[0][0], changed[0][1], strict=True)) == 1
+    assert flip_header_byte(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 0, 1) == b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+def test_flip_head_makes_a_real_server_refuse_the_request_then_passes(s3_server: Any) -> None:
+    """SeaweedFS, because it checks signatures and digests as S3 does (moto checks neither)."""
+    s3_server.client().create_bucket(Bucket="flip-head-test")
+    with FaultProxy(s3_server.port) as proxy:
+        client = s3_client(f"http://127.0.0.1:{proxy.port}")
+        proxy.set_mode("flip_head", count=4)
+        errors = []
+        for i in range(4):
+            with pytest.raises(ClientError) as caught:
+                client.put_object(
+                    Bucket="flip-head-test", Key=f"k{i}", Body=b"x" * 100, ContentMD5="rtVj7K+0vMVlTFl6QhVHsg=="
+                )
+            errors.append(caught.value)
+        assert proxy.faults_injected == 4 and proxy.mode == "pass"
+        statuses = [e.response["ResponseMetadata"]["HTTPStatusCode"] for e in errors]
+        assert all(400 <= status < 500 for status in statuses), statuses
+        print("flip_head answers:", [e.response["Error"].get("Code") or "(no code)" for e in errors])
+        client.put_object(Bucket="flip-head-test", Key="after", Body=b"x" * 100)
+
+
+def test_portal_mode_answers_html_like_a_captive_portal(client: Any, proxy: FaultProxy) -> None:
+    proxy.set_mode("portal")
+    with pytest.raises(ClientError) as caught:
+        client.head_object(Bucket=BUCKET, Key="anything")
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    raw = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+    raw.request("GET", f"/{BUCKET}/anything")
+    answer = raw.getresponse()
+    assert answer.status == 404 and answer.getheader("Content-Type", "").startswith("text/html")
+    assert b"<html>" in answer.read()
+    raw.close()

@@ -11,8 +11,14 @@ fault chosen at runtime with `FaultProxy.set_mode`:
 - ``throttle``: limit client->server bytes to ``bytes_per_sec``, shared by all connections.
 - ``flip``: XOR 0xFF one byte at ``offset`` into the body of the next ``count`` requests that carry a body,
   then revert to ``pass``.
+- ``flip_head``: change one byte (XOR ``xor``) in the middle of one header value of the next ``count``
+  requests, then revert to ``pass``: a signed header (Authorization, X-Amz-Date, X-Amz-Content-SHA256) or
+  Content-MD5, taking them in turn, as a link that corrupts bytes would. Servers answer these with
+  SignatureDoesNotMatch, InvalidDigest, InvalidRequest or a bare 400.
 - ``http_error``: answer each request itself with an S3 XML error (``status``, ``code``, ``message``) and
   ``Connection: close``.
+- ``portal``: answer each request itself with an HTML page and ``status`` (404 by default), as a venue's
+  captive portal or proxy does while the real uplink is gone.
 
 Each connection is served by one thread that polls both sockets with a short timeout, so a mode change reaches
 existing keepalive connections within one poll interval. The client->server stream is parsed into HTTP/1.1
@@ -44,6 +50,8 @@ DRAIN_TIMEOUT = 1.0  # reading a client's leftovers after a canned error, before
 STOP_TIMEOUT = 2.0  # waiting for connection threads to close
 RECV_SIZE = 65536
 MAX_HEAD_BYTES = 65536  # a request head larger than this makes the connection opaque
+# Header values ``flip_head`` corrupts, in turn (lower case, as parsed).
+HEAD_TARGETS = ("authorization", "x-amz-date", "x-amz-content-sha256", "content-md5")
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "pass": {},
@@ -52,7 +60,9 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "reset_mid_body": {"after_bytes": 65536, "count": 1},
     "throttle": {"bytes_per_sec": None},
     "flip": {"count": 1, "offset": 100},
+    "flip_head": {"count": 1, "xor": 0x01},
     "http_error": {"status": 503, "code": "SlowDown", "message": "Please reduce your request rate."},
+    "portal": {"status": 404},
 }
 MODES = frozenset(_DEFAULTS)
 
@@ -97,11 +107,13 @@ def _validated_mode(mode: str, params: dict[str, Any]) -> _Mode:
     for name in ("count", "bytes_per_sec"):
         if name in merged and not (isinstance(merged[name], int) and merged[name] >= 1):
             raise ValueError(f"mode {mode!r}: {name} must be an int >= 1, got {merged[name]!r}")
+    if mode == "flip_head" and not (isinstance(merged["xor"], int) and 1 <= merged["xor"] <= 0x7F):
+        raise ValueError(f"mode 'flip_head': xor must be an int from 1 to 127, got {merged['xor']!r}")
     for name in ("after_bytes", "offset"):
         if name in merged and not (isinstance(merged[name], int) and merged[name] >= 0):
             raise ValueError(f"mode {mode!r}: {name} must be an int >= 0, got {merged[name]!r}")
-    if mode == "http_error" and not 100 <= int(merged["status"]) <= 599:
-        raise ValueError(f"mode 'http_error': status must be an HTTP status, got {merged['status']!r}")
+    if mode in ("http_error", "portal") and not 100 <= int(merged["status"]) <= 599:
+        raise ValueError(f"mode {mode!r}: status must be an HTTP status, got {merged['status']!r}")
     limiter = _RateLimiter(merged["bytes_per_sec"]) if mode == "throttle" else None
     return _Mode(mode, merged, remaining=int(merged.get("count", 0)), limiter=limiter)
 
@@ -141,23 +153,50 @@ def _parse_head(head: bytes) -> _RequestHead:
     return _RequestHead(method, length, expect)
 
 
+def flip_header_byte(head: bytes, turn: int, xor: int) -> bytes:
+    """``head`` with one byte changed in the middle of the value of one of HEAD_TARGETS (chosen by ``turn``
+    among those the request has); unchanged if it has none. Pure."""
+    lines = head.split(b"\r\n")
+    present = [
+        i
+        for i, line in enumerate(lines[1:], 1)
+        if line.split(b":", 1)[0].strip().lower().decode("latin-1") in HEAD_TARGETS
+    ]
+    if not present:
+        return head
+    index = present[turn % len(present)]
+    name, _, value = lines[index].partition(b":")
+    start = len(value) - len(value.lstrip())
+    middle = start + (len(value) - start) // 2
+    changed = bytearray(value)
+    changed[middle] ^= xor
+    lines[index] = name + b":" + bytes(changed)
+    return b"\r\n".join(lines)
+
+
 def _error_response(params: dict[str, Any], method: str) -> bytes:
     status = int(params["status"])
     try:
         reason = http.HTTPStatus(status).phrase
     except ValueError:
         reason = "Error"
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f"<Error><Code>{escape(str(params['code']))}</Code>"
-        f"<Message>{escape(str(params['message']))}</Message></Error>"
-    ).encode()
+    if "code" in params:
+        content_type = "application/xml"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f"<Error><Code>{escape(str(params['code']))}</Code>"
+            f"<Message>{escape(str(params['message']))}</Message></Error>"
+        ).encode()
+    else:  # a captive portal's page
+        content_type = "text/html; charset=utf-8"
+        page = f"<!DOCTYPE html><html><head><title>{reason}</title></head><body><h1>Venue Wi-Fi</h1></body></html>"
+        body = page.encode()
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
-        "Content-Type: application/xml\r\n"
+        f"Content-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\n"
-        "x-amz-request-id: FAULTPROXY\r\n"
-        "Connection: close\r\n\r\n"
+        + ("x-amz-request-id: FAULTPROXY\r\n" if "code" in params else "")
+        + "Connection: close\r\n\r\n"
     ).encode()
     return head if method == "HEAD" else head + body
 
@@ -286,7 +325,7 @@ class _Connection:
         parsed = _parse_head(head)
         self._method = parsed.method
         mode = self._proxy.current_mode()
-        if mode.name == "http_error":
+        if mode.name in ("http_error", "portal"):
             self._error_params = mode.params
             if parsed.content_length <= 0 or parsed.expect_continue:
                 # No body, unknown framing, or the client waits for our verdict before sending the body.
@@ -295,6 +334,10 @@ class _Connection:
                 self._discarding = True
                 self._body_left = parsed.content_length
             return
+        flip_head = self._proxy.claim("flip_head")
+        if flip_head is not None:
+            head = flip_header_byte(head, self._proxy.next_turn(), flip_head["xor"])
+            self._proxy.count(faults=1)
         if parsed.content_length < 0:
             self._opaque = True
         elif parsed.content_length > 0:
@@ -375,6 +418,7 @@ class FaultProxy:
         self._bytes_down = 0
         self._connections = 0
         self._faults = 0
+        self._turns = 0
 
     # Lifecycle -------------------------------------------------------------------------------------------
 
@@ -468,6 +512,12 @@ class FaultProxy:
             if mode.remaining == 0:
                 self._mode = _Mode("pass")
             return mode.params
+
+    def next_turn(self) -> int:
+        """A counter shared by all connections: which header ``flip_head`` takes next."""
+        with self._lock:
+            self._turns += 1
+            return self._turns
 
     def count(self, up: int = 0, down: int = 0, faults: int = 0) -> None:
         with self._lock:

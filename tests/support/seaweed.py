@@ -192,6 +192,11 @@ class SeaweedServer:
         return self.ports["s3"]
 
     @property
+    def port(self) -> int:
+        """The S3 gateway's port (what a fault proxy forwards to)."""
+        return self.ports["s3"]
+
+    @property
     def master_port(self) -> int:
         return self.ports["master"]
 
@@ -324,6 +329,7 @@ class SeaweedServer:
             f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3'] + GRPC_OFFSET}",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
+            "-s3.autoCreateBucket=false",  # a wrong bucket name is an error, as on S3
             f"-s3.config={self.config_path}",
             "-master.telemetry=false",
             "-master.electionTimeout=500ms",

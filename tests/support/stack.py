@@ -21,6 +21,7 @@ from core.settings import Settings
 from journal.files import Journal
 from tests.support.faultproxy import FaultProxy
 from tests.support.procs import RedisServer, S3Server, log_tail, spawn, terminate, wait_until
+from tests.support.seaweed import SeaweedServer
 
 BIN = Path(sys.executable).parent
 
@@ -54,7 +55,7 @@ def direct_s3_client(endpoint_url: str) -> Any:
 class Stack:
     tmp: Path
     redis: RedisServer
-    s3_server: S3Server
+    s3_server: SeaweedServer | S3Server
     proxy: FaultProxy
     bucket: str
     spool: Path

@@ -26,7 +26,8 @@ import pytest
 
 from surecast.bucket_setup import cors_rule
 from tests.support.client_streams import Publisher, SegmentFile, make_segments, public_read
-from tests.support.procs import S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
+from tests.support.seaweed import SeaweedServer
 from tests.support.stack import BIN, direct_s3_client
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -156,7 +157,7 @@ def reports() -> Iterator[Reports]:
 
 
 def test_the_web_player_plays_a_live_stream_in_headless_chromium(
-    s3_server: S3Server, segments: list[SegmentFile], reports: Reports, tmp_path: Path
+    s3_server: SeaweedServer, segments: list[SegmentFile], reports: Reports, tmp_path: Path
 ) -> None:
     s3 = direct_s3_client(s3_server.endpoint_url)
     bucket = f"p-{uuid.uuid4().hex[:12]}"

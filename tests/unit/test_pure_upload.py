@@ -128,7 +128,7 @@ def _client_error(code: str, status: int) -> ClientError:
         (_client_error("SlowDown", 503), errors.Throttled),
         (_client_error("InternalError", 500), errors.Throttled),
         (_client_error("RequestTimeout", 400), errors.Throttled),
-        (_client_error("BadDigest", 400), errors.Throttled),
+        (_client_error("BadDigest", 400), errors.IntegrityError),
         (_client_error("AccessDenied", 403), errors.AccessDenied),
         (_client_error("InvalidAccessKeyId", 403), errors.AccessDenied),
         (_client_error("NoSuchBucket", 404), errors.NoSuchBucket),
