@@ -7,10 +7,14 @@ directory is read too. AWS credentials come from boto3's usual chain unless give
 
 from __future__ import annotations
 
+import difflib
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -166,8 +170,47 @@ class SettingsError(SurecastError):
     """The environment holds a setting that cannot be used; the message names it."""
 
 
+# Read by the compose files (image tag, multi-venue names), not by surecast: allowed in .env and the shell.
+COMPOSE_VARIABLES = frozenset({"SURECAST_IMAGE", "SURECAST_VENUE", "SURECAST_REDIS_PASSWORD", "SURECAST_NODE_FILE"})
+ENV_FILE = Path(".env")
+
+
+def known_variables() -> set[str]:
+    """Every ``SURECAST_`` variable a setting reads."""
+    names: set[str] = set()
+    for section, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, BaseModel)
+        names.update(f"SURECAST_{section}_{name}".upper() for name in model.model_fields)
+    return names
+
+
+def unknown_variables(names: Iterable[str], where: str) -> list[str]:
+    """One line per ``SURECAST_`` name no setting reads, with the nearest known name. Pure."""
+    known = known_variables()
+    lines = []
+    for name in sorted(n for n in names if n.upper().startswith("SURECAST_")):
+        if name.upper() in known or name.upper() in COMPOSE_VARIABLES:
+            continue
+        # Compared without the prefix every name shares, so only a real likeness counts.
+        stems = {k.removeprefix("SURECAST_"): k for k in known}
+        near = difflib.get_close_matches(name.upper().removeprefix("SURECAST_"), sorted(stems), n=1, cutoff=0.75)
+        hint = f": did you mean {stems[near[0]]}?" if near else " (deploy/.env.example lists every setting)"
+        lines.append(f"unknown setting {name} in {where}{hint}")
+    return lines
+
+
 def load_settings() -> Settings:
-    """Read settings from the environment and ``.env``; raise SettingsError naming the bad variable."""
+    """Read settings from the environment and ``.env``; raise SettingsError naming the bad variable.
+
+    A ``SURECAST_`` name that no setting reads is refused too: a typo would otherwise be ignored and its
+    default used in silence (the stream going to the default bucket).
+    """
+    typos = unknown_variables(os.environ, "the environment")
+    if ENV_FILE.is_file():
+        typos += unknown_variables(dotenv_values(ENV_FILE), str(ENV_FILE))
+    if typos:
+        raise SettingsError("; ".join(typos))
     try:
         return Settings()
     except ValidationError as exc:

@@ -25,6 +25,7 @@ def collect_status(
     except redis.RedisError:
         depth = None
     oldest = totals.oldest_unverified_at
+    failed = [{"key": r.key, "path": r.path, "reason": r.last_error or "unknown"} for r in journal.failed()]
     return {
         "queue_depth": depth,
         "files": totals.files,
@@ -33,7 +34,8 @@ def collect_status(
         "oldest_unverified_age_seconds": round(clock() - oldest, 1) if oldest else None,
         "retries": totals.retries,
         "integrity_reuploads": totals.integrity_reuploads,
-        "failed": [{"key": r.key, "path": r.path, "reason": r.last_error} for r in journal.failed()],
+        "failed": failed,
+        "failures": group_failures(failed),
         "encoder": read_encoder_status(journal.spool_dir),
     }
 
@@ -63,5 +65,18 @@ def render_status(status: dict[str, Any]) -> str:
         )
     if status["failed"]:
         lines.append(f"FAILED ({len(status['failed'])}), fix the cause then run `surecast retry-failed`:")
-        lines += [f"  {f['key']}: {f['reason']}" for f in status["failed"]]
+        for group in status["failures"]:
+            if group["files"] == 1:
+                lines.append(f"  1 file, {group['example']}: {group['reason']}")
+            else:
+                lines.append(f"  {group['files']} files: {group['reason']}, e.g. {group['example']}")
     return "\n".join(lines)
+
+
+def group_failures(failed: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Failed files grouped by reason, most files first: one line per cause, not per file. Pure."""
+    groups: dict[str, list[str]] = {}
+    for f in failed:
+        groups.setdefault(f["reason"], []).append(f["key"])
+    ranked = sorted(groups.items(), key=lambda item: -len(item[1]))
+    return [{"reason": reason, "files": len(keys), "example": keys[0]} for reason, keys in ranked]

@@ -20,7 +20,14 @@ from core.contract import UploadJob
 from journal.files import Journal, State
 from uploader.checksums import etag_is_md5
 from uploader.digest import FileDigest, digest_file
-from uploader.errors import IntegrityError, LocalFileError, PermanentError, RetryableError, UnsafePath
+from uploader.errors import (
+    IntegrityError,
+    LocalFileError,
+    PermanentError,
+    RetryableError,
+    UnsafePath,
+    reason_of,
+)
 from uploader.parts import choose_part_size, uses_multipart
 from uploader.transfer import (
     Expected,
@@ -87,12 +94,14 @@ def deliver(job: UploadJob, ctx: Delivery) -> Outcome:
     try:
         outcome = _upload(job, path, attempt, ctx)
     except RetryableError as exc:
-        journal.note_retry(job.key, str(exc), integrity=isinstance(exc, IntegrityError), version=job.version)
+        journal.note_retry(
+            job.key, reason_of(exc, job.key), integrity=isinstance(exc, IntegrityError), version=job.version
+        )
         if isinstance(exc, IntegrityError):
             log.warning("integrity test failed, re-uploading: %s", exc)
         raise
     except PermanentError as exc:
-        journal.mark_failed(job.key, str(exc), version=job.version)
+        journal.mark_failed(job.key, reason_of(exc, job.key), version=job.version)
         _abort_recorded_multipart(job.key, ctx)
         raise
     _keep_latest_on_top(job, ctx)

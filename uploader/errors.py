@@ -36,6 +36,12 @@ class RetryableError(UploadError):
     pass
 
 
+def reason_of(exc: UploadError, key: str) -> str:
+    """What went wrong, without the key the message starts with: what the journal records (and status
+    groups files by), so that each line names its key once."""
+    return str(exc).removeprefix(f"{key}: ")
+
+
 class ConnectionLost(RetryableError):
     pass
 

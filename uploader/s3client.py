@@ -18,12 +18,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-def make_s3_client(s3: S3Section, max_pool: int = 10) -> S3Client:
+def make_s3_client(
+    s3: S3Section, max_pool: int = 10, attempts: int = 2, timeouts: tuple[float, float] | None = None
+) -> S3Client:
+    """A client for the destination; ``timeouts`` (connect, read) override the settings' for quick probes."""
+    connect_timeout, read_timeout = timeouts or (s3.connect_timeout, s3.read_timeout)
     config = Config(
         region_name=s3.region,
-        connect_timeout=s3.connect_timeout,
-        read_timeout=s3.read_timeout,
-        retries={"mode": "standard", "total_max_attempts": 2},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": attempts},
         max_pool_connections=max_pool,
         request_checksum_calculation=s3.checksum,
         response_checksum_validation=s3.checksum,

@@ -11,8 +11,34 @@ and passes them down.
 from __future__ import annotations
 
 import logging
+import threading
+
+import click
+
+from core.settings import S3Section
 
 
 def setup_logging(level: str) -> None:
     """Log lines for an operator's terminal; configured here only, in the entry points."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def report_preflight(s3: S3Section, background: bool = False) -> None:
+    """Check the S3 destination and print one line per problem (or that it is ready); never stops anything.
+
+    ``background`` runs it in a thread, so that nothing waits for it (the encoder must record at once).
+    """
+
+    def check() -> None:
+        from uploader.preflight import preflight
+
+        problems = preflight(s3)
+        for problem in problems:
+            click.echo(f"surecast: S3 preflight: {problem}", err=True)
+        if not problems:
+            click.echo(f"surecast: S3 preflight: s3://{s3.bucket}/{s3.prefix} is writable", err=True)
+
+    if background:
+        threading.Thread(target=check, name="surecast-preflight", daemon=True).start()
+    else:
+        check()

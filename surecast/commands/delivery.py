@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from core.settings import settings_or_exit
-from surecast.commands import setup_logging
+from surecast.commands import report_preflight, setup_logging
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -27,6 +27,7 @@ def worker(ctx: click.Context, concurrency: int | None, loglevel: str, hostname:
     settings = settings_or_exit()
     from uploader.app import make_app
 
+    report_preflight(settings.s3)
     argv = [
         "worker",
         f"--loglevel={loglevel}",

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from core.encoder_settings import EncoderSection
 from core.settings import Settings, settings_or_exit
 from encoder.errors import ArchiveIncomplete, EncoderError, SourceError
-from surecast.commands import setup_logging
+from surecast.commands import report_preflight, setup_logging
 
 EXIT_SOURCE = 2
 EXIT_INCOMPLETE = 3
@@ -74,6 +74,7 @@ def encode(
         event = prepare_event(settings, datetime.now(UTC))
         _stop_on_signals(event.request_stop)
         click.echo(f"surecast: event {event.layout.event_id} -> s3://{settings.s3.bucket}/{event.layout.key_root}/")
+        report_preflight(settings.s3, background=True)  # recording starts whatever it finds
         event.run(settings.encoder.duration)
     except SourceError as exc:
         click.echo(f"surecast: bad source: {exc}", err=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from core.settings import settings_or_exit
-from surecast.commands import setup_logging
+from surecast.commands import report_preflight, setup_logging
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -39,6 +39,7 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
         click.echo(
             f"Flower: http://127.0.0.1:5555 user {creds[0]} password {creds[1]} (set SURECAST_FLOWER_* to choose)"
         )
+    report_preflight(settings.s3, background=True)
     children = plan_children(
         workers or settings.worker.concurrency, None if no_encoder else list(encode_args), not no_flower, not no_metrics
     )

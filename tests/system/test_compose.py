@@ -118,9 +118,12 @@ def test_iam_policy_grants_only_what_the_uploader_does() -> None:
         "s3:ListMultipartUploadParts",
         "s3:ListBucket",
         "s3:ListBucketMultipartUploads",
+        "s3:DeleteObject",
     }
     object_statements = [s for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
     assert [s["Resource"] for s in object_statements] == ["arn:aws:s3:::YOUR-BUCKET/live/*"]
+    (delete,) = [s for s in policy["Statement"] if "s3:DeleteObject" in s["Action"]]
+    assert delete["Resource"] == "arn:aws:s3:::YOUR-BUCKET/live/.surecast-preflight/*", "only the preflight's probe"
 
 
 # Docker ---------------------------------------------------------------------------------------------------

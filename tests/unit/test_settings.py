@@ -65,3 +65,30 @@ def test_a_bad_setting_fails_with_one_line_naming_it(
     assert message in text
     assert "\n" not in text
     assert "secret" not in text
+
+
+def test_a_misspelt_variable_in_the_environment_stops_the_start_naming_the_nearest_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SURECAST_S3_BUKET", "venue-stream")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "unknown setting SURECAST_S3_BUKET in the environment: did you mean SURECAST_S3_BUCKET?"
+    )
+
+
+def test_a_misspelt_variable_in_dotenv_is_refused_and_compose_variables_are_not() -> None:
+    from pathlib import Path
+
+    Path(".env").write_text("SURECAST_IMAGE=surecast:local\nSURECAST_ENCODER_SORCE=rtmp://0.0.0.0:1935/live/k\n")
+    with pytest.raises(SettingsError, match=r"SURECAST_ENCODER_SORCE in \.env: did you mean SURECAST_ENCODER_SOURCE\?"):
+        load_settings()
+    Path(".env").write_text("SURECAST_IMAGE=surecast:local\nSURECAST_VENUE=hall\n")
+    assert load_settings().s3.bucket == "surecast"
+
+
+def test_a_name_like_no_setting_points_to_the_list_of_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURECAST_FOO", "1")
+    with pytest.raises(SettingsError, match=r"unknown setting SURECAST_FOO in the environment \(deploy/.env.example"):
+        load_settings()
