@@ -42,6 +42,7 @@ class Expected:
     size: int
     etag: str
     sha256: str | None
+    md5: str = ""  # of the whole object: what some servers (rclone) report as a multipart object's ETag
 
     @classmethod
     def of(cls, job: UploadJob, digest: FileDigest) -> Expected:
@@ -51,7 +52,7 @@ class Expected:
         else:
             etag = digest.md5
             sha = checksums.sha256_b64(digest.sha256) if digest.sha256 else None
-        return cls(job.size, etag, sha)
+        return cls(job.size, etag, sha, digest.md5)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ def put_multipart(
         job.size,
         checksums.multipart_etag(part_md5s),
         checksums.composite_sha256(part_shas) if part_shas else None,
+        job.md5,
     )
     return Landed(checksums.strip_etag(resp_c.get("ETag", "")), expected, sent)
 
@@ -246,7 +248,8 @@ def mismatch(key: str, head: Any, expected: Expected) -> str | None:
         return f"{key}: stored size {size}, local size {expected.size}"
     etag = checksums.strip_etag(head.get("ETag", ""))
     if checksums.etag_is_md5(etag, head.get("ServerSideEncryption")):
-        if etag != expected.etag:
+        # A multipart object's ETag is MD5-of-part-MD5s-N on S3; rclone serve s3 reports the whole MD5.
+        if etag != expected.etag and not (expected.md5 and etag == expected.md5):
             return f"{key}: stored ETag {etag}, local {expected.etag}"
         return None
     if expected.sha256 is None:

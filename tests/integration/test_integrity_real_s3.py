@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from core.contract import FileKind, UploadJob
-from journal.files import State
+from journal.files import Journal, State
 from tests.support.stack import Stack
 from uploader.checksums import multipart_etag
 from uploader.deliver import Delivery, Outcome, deliver
@@ -95,3 +96,37 @@ def test_a_body_corrupted_on_the_way_is_refused_then_resent_intact(stack: Stack,
     assert stored == data
     row = ctx.journal.get(job.key)
     assert row is not None and row.integrity_reuploads == 1 and row.state == State.VERIFIED
+
+
+def test_rclone_serve_s3_multipart_objects_verify_although_its_head_reports_the_whole_md5(
+    tmp_path: Path,
+) -> None:
+    """rclone serve s3 answers HEAD of a multipart object with the whole object's MD5 (not MD5-of-MD5s-N):
+    the integrity test accepts that, and only that (tests/integration/test_s3_servers.py measures it)."""
+    from tests.integration.test_s3_servers import start_rclone
+
+    server = start_rclone(tmp_path)
+    try:
+        client = server.client()
+        client.create_bucket(Bucket="rclone-bucket")
+        spool = tmp_path / "spool"
+        spool.mkdir()
+        journal = Journal(spool)
+        ctx = Delivery(
+            client=client,
+            journal=journal,
+            spool_dir=spool,
+            target=Target("rclone-bucket", False),
+            multipart_threshold=THRESHOLD,
+            part_size=PART,
+        )
+        for size in (1000, 2 * PART + 5):
+            data = (hashlib.sha256(str(size).encode()).digest() * (size // 32 + 1))[:size]
+            name = f"r{size}.bin"
+            (spool / name).write_bytes(data)
+            job = UploadJob(path=name, key=f"live/{name}", size=size, md5=hashlib.md5(data).hexdigest())
+            journal.record(job)
+            assert deliver(job, ctx) == Outcome.UPLOADED
+            assert client.get_object(Bucket="rclone-bucket", Key=job.key)["Body"].read() == data
+    finally:
+        server.stop()

