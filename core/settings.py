@@ -96,9 +96,19 @@ class UploadSection(BaseModel):
     # time_limit kills the worker child outright.
     soft_time_limit: int = Field(default=600, ge=1)
     time_limit: int = Field(default=660, ge=2)
-    # Files not verified this long after being journaled are re-published by the reconciler.
+    # A published file no worker started this long, while Redis holds fewer messages than the journal
+    # expects (Redis lost some), is published again.
     reconcile_after: int = Field(default=120, ge=1)
     reconcile_interval: int = Field(default=30, ge=1)
+    # A file whose worker died (its lease not renewed) is taken up by a live worker within this long.
+    recover_after: float = Field(default=10.0, ge=2)
+    # A failed file (credentials, bucket) is tried again after this long, doubling up to the cap:
+    # fixing the cause heals everything without a command.
+    failed_retry_base: float = Field(default=30.0, gt=0)
+    failed_retry_cap: float = Field(default=600.0, gt=0)
+    # Answers a mangled request or a middlebox produces (SignatureDoesNotMatch, a bare 4xx, an HTML
+    # page) are retried like a connection error this many times before the file counts as failed.
+    suspect_attempts: int = Field(default=6, ge=1)
     # Multipart uploads no journal entry knows of are aborted after this long.
     abandoned_multipart_after: int = Field(default=86400, ge=60)
 
@@ -108,7 +118,16 @@ class UploadSection(BaseModel):
             raise ValueError("SURECAST_UPLOAD_BACKOFF_CAP must be at least SURECAST_UPLOAD_BACKOFF_BASE")
         if self.time_limit <= self.soft_time_limit:
             raise ValueError("SURECAST_UPLOAD_TIME_LIMIT must be greater than SURECAST_UPLOAD_SOFT_TIME_LIMIT")
+        if self.failed_retry_cap < self.failed_retry_base:
+            raise ValueError(
+                "SURECAST_UPLOAD_FAILED_RETRY_CAP must be at least SURECAST_UPLOAD_FAILED_RETRY_BASE"
+            )
         return self
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long an upload's lease lasts; renewed three times as often, so a live worker never loses it."""
+        return self.recover_after * 0.6
 
 
 class WorkerSection(BaseModel):

@@ -1,7 +1,7 @@
 """Publishing from the journal, in a thread of its own so a slow or dead Redis never holds up readiness.
 
 The encoder journals a file, then pokes the pump. The pump publishes every journaled file whose task
-never reached Redis (``Journal.unpublished()``, playlists first); when Redis is down the files stay
+never reached Redis (``Journal.claim_due()``, playlists first); when Redis is down the files stay
 queued in the journal and the pump tries again every ``interval`` seconds until they are out.
 """
 
@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError
 
 from core.settings import Settings
 from journal.files import Journal
-from journal.outbox import Publisher, publish_and_mark
+from journal.outbox import Publisher, publish_due
 
 log = logging.getLogger(__name__)
 JOIN_TIMEOUT = 10.0
@@ -69,13 +69,12 @@ class PublishPump:
 
     def _publish_waiting(self, journal: Journal, publisher: Publisher) -> None:
         try:
-            rows = journal.unpublished()
-            sent = publish_and_mark(journal, publisher, rows) if rows else 0
+            sent = publish_due(journal, publisher)
+            waiting = journal.due_count()
         except (sqlite3.Error, OperationalError, redis.RedisError, OSError) as exc:
             log.warning("publishing skipped this round, will retry: %s", exc)
             return
         self.published += sent
-        waiting = len(rows) - sent
         if waiting and not self.waiting:
             log.warning(
                 "Redis unreachable: journaled files wait and encoding goes on; retrying every %.1f s", self._interval

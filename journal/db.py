@@ -63,6 +63,36 @@ CREATE TABLE IF NOT EXISTS encoder_segments (
     init_name TEXT,
     PRIMARY KEY (event, rendition, msn)
 );
+CREATE TABLE IF NOT EXISTS events (
+    event TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('live', 'paused', 'ended', 'archived')),
+    renditions TEXT NOT NULL,
+    framerate INTEGER NOT NULL,
+    segment_type TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    paused_since REAL,
+    finish_requested_at REAL,
+    ended_at REAL,
+    archived_at REAL
+);
+"""
+
+# Columns added to ``files`` after the first release, with their declarations: a journal written by an
+# older surecast gains them when it is opened (PRAGMA user_version counts the migrations done).
+FILES_COLUMNS_V1 = {
+    "lease_owner": "TEXT",  # the process uploading the file now
+    "lease_until": "REAL",  # ... renewing this while it is alive
+    "next_attempt_at": "REAL",  # a retry (or the slow retry of a failed file) is due then
+    "streak": "INTEGER NOT NULL DEFAULT 0",  # failures since the last success anywhere: the backoff step
+    "suspects": "INTEGER NOT NULL DEFAULT 0",  # answers a mangled request or a middlebox gives
+    "failures": "INTEGER NOT NULL DEFAULT 0",  # times it failed permanently: the slow schedule's step
+}
+SCHEMA_VERSION = 1
+INDEXES_V1 = """
+CREATE INDEX IF NOT EXISTS files_due ON files (state, published_at, next_attempt_at);
+CREATE INDEX IF NOT EXISTS files_lease ON files (state, lease_until);
 """
 
 
@@ -79,7 +109,21 @@ def connect(spool_dir: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(SCHEMA)
+    _migrate(db)
     return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a journal written by an older surecast up to SCHEMA_VERSION; nothing recorded is lost."""
+    if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
+        return
+    with write(db):
+        present = {r[1] for r in db.execute("PRAGMA table_info(files)")}
+        for name, declaration in FILES_COLUMNS_V1.items():
+            if name not in present:
+                db.execute(f"ALTER TABLE files ADD COLUMN {name} {declaration}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.executescript(INDEXES_V1)
 
 
 def connect_read_only(spool_dir: Path) -> sqlite3.Connection | None:

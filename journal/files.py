@@ -11,72 +11,19 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-from core.contract import FileKind, UploadJob
+from core.contract import UploadJob
 from journal import db as journal_db
+from journal.rows import FileRow, State, Totals, row_of
+from journal.schedule import DeliverySchedule
+
+__all__ = ["FileRow", "Journal", "State", "Totals"]
 
 _CHUNK = 400  # keys per query: below SQLite's default limit of bound parameters
 
 
-class State(StrEnum):
-    QUEUED = "queued"
-    UPLOADING = "uploading"
-    VERIFIED = "verified"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class FileRow:
-    key: str
-    path: str
-    size: int
-    md5: str
-    content_type: str
-    cache_control: str
-    kind: FileKind
-    version: int
-    priority: int
-    state: State
-    attempts: int
-    retries: int
-    integrity_reuploads: int
-    last_error: str | None
-    created_at: float
-    updated_at: float
-    published_at: float | None
-    started_at: float | None
-    verified_at: float | None
-    upload_id: str | None
-    part_size: int | None
-
-    def job(self) -> UploadJob:
-        """The task payload that delivers this file."""
-        return UploadJob(
-            path=self.path,
-            key=self.key,
-            size=self.size,
-            md5=self.md5,
-            content_type=self.content_type,
-            cache_control=self.cache_control,
-            kind=self.kind,
-            version=self.version,
-        )
-
-
-@dataclass(frozen=True)
-class Totals:
-    files: dict[str, int]
-    waiting_files: int
-    waiting_bytes: int
-    oldest_unverified_at: float | None
-    retries: int
-    integrity_reuploads: int
-
-
-class Journal:
+class Journal(DeliverySchedule):
     """A connection to the journal; cheap to open, one per process or thread."""
 
     def __init__(self, spool_dir: Path, clock: Callable[[], float] = time.time) -> None:
@@ -85,6 +32,10 @@ class Journal:
         self._now = clock
         self._db = journal_db.connect(self.spool_dir)
         self._data_version: int | None = None
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._now
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -127,7 +78,8 @@ class Journal:
                        cache_control = excluded.cache_control, kind = excluded.kind,
                        version = excluded.version, priority = excluded.priority, state = 'queued',
                        last_error = NULL, updated_at = excluded.updated_at, published_at = NULL,
-                       verified_at = NULL, upload_id = NULL, part_size = NULL""",
+                       verified_at = NULL, upload_id = NULL, part_size = NULL, lease_owner = NULL,
+                       lease_until = NULL, next_attempt_at = NULL, streak = 0, suspects = 0, failures = 0""",
                 (
                     job.key,
                     job.path,
@@ -146,49 +98,15 @@ class Journal:
 
     def get(self, key: str) -> FileRow | None:
         row = self._db.execute("SELECT * FROM files WHERE key = ?", (key,)).fetchone()
-        return _row(row) if row else None
-
-    def start_attempt(self, key: str) -> None:
-        now = self._now()
-        with self._write() as db:
-            db.execute(
-                """UPDATE files SET state = 'uploading', attempts = attempts + 1,
-                       started_at = coalesce(started_at, ?), updated_at = ?
-                   WHERE key = ? AND state != 'verified'""",
-                (now, now, key),
-            )
-
-    def mark_verified(self, key: str, md5: str) -> None:
-        now = self._now()
-        with self._write() as db:
-            db.execute(
-                """UPDATE files SET state = 'verified', verified_at = ?, updated_at = ?, last_error = NULL,
-                       upload_id = NULL WHERE key = ? AND md5 = ?""",
-                (now, now, key, md5),
-            )
-            db.execute("DELETE FROM parts WHERE key = ?", (key,))
-
-    def mark_failed(self, key: str, reason: str, version: int = 0) -> None:
-        """Record a permanent failure of ``version``; a newer version of the key is left alone."""
-        with self._write() as db:
-            db.execute(
-                "UPDATE files SET state = 'failed', last_error = ?, updated_at = ? WHERE key = ? AND version = ?",
-                (reason, self._now(), key, version),
-            )
-
-    def note_retry(self, key: str, reason: str, integrity: bool = False, version: int = 0) -> None:
-        with self._write() as db:
-            db.execute(
-                """UPDATE files SET retries = retries + 1, integrity_reuploads = integrity_reuploads + ?,
-                       last_error = ?, updated_at = ? WHERE key = ? AND version = ?""",
-                (int(integrity), reason, self._now(), key, version),
-            )
+        return row_of(row) if row else None
 
     def reopen(self, key: str) -> None:
-        """Back to queued: what the bucket holds for ``key`` may no longer be what is journaled."""
+        """Back to queued, to be published again: what the bucket holds for ``key`` may no longer be what is
+        journaled."""
         with self._write() as db:
             db.execute(
-                "UPDATE files SET state = 'queued', verified_at = NULL, updated_at = ? WHERE key = ?",
+                """UPDATE files SET state = 'queued', verified_at = NULL, published_at = NULL, updated_at = ?
+                   WHERE key = ?""",
                 (self._now(), key),
             )
 
@@ -221,48 +139,11 @@ class Journal:
         rows = self._db.execute(
             "SELECT * FROM files WHERE state IN ('queued', 'uploading') ORDER BY created_at"
         ).fetchall()
-        return [_row(r) for r in rows]
-
-    def overdue(self, queued_before: float, uploading_before: float) -> list[FileRow]:
-        """Unverified files with no progress since the given times, oldest first.
-
-        Queued files get the short deadline; files a worker has started get a longer one, since a
-        lost worker's task comes back from Redis by itself after the visibility timeout.
-        """
-        rows = self._db.execute(
-            """SELECT * FROM files WHERE (state = 'queued' AND updated_at < ?)
-                   OR (state = 'uploading' AND updated_at < ?) ORDER BY created_at""",
-            (queued_before, uploading_before),
-        ).fetchall()
-        return [_row(r) for r in rows]
-
-    def unpublished(self, limit: int = 500) -> list[FileRow]:
-        """Queued files whose task has not reached Redis yet (it was down), oldest first."""
-        rows = self._db.execute(
-            "SELECT * FROM files WHERE state = 'queued' AND published_at IS NULL ORDER BY priority, created_at LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_row(r) for r in rows]
+        return [row_of(r) for r in rows]
 
     def failed(self) -> list[FileRow]:
         rows = self._db.execute("SELECT * FROM files WHERE state = 'failed' ORDER BY updated_at").fetchall()
-        return [_row(r) for r in rows]
-
-    def requeue_failed(self) -> list[FileRow]:
-        """Put every failed file back to queued (counters kept) and return them for publishing."""
-        with self._write() as db:
-            rows = db.execute("SELECT * FROM files WHERE state = 'failed'").fetchall()
-            db.execute("UPDATE files SET state = 'queued', updated_at = ? WHERE state = 'failed'", (self._now(),))
-        return [_row(r) for r in rows]
-
-    def touch(self, keys: list[str]) -> None:
-        """Restart the reconcile deadline of ``keys`` (they were just re-published)."""
-        now = self._now()
-        with self._write() as db:
-            db.executemany(
-                "UPDATE files SET updated_at = ?, published_at = ? WHERE key = ?",
-                [(now, now, k) for k in keys],
-            )
+        return [row_of(r) for r in rows]
 
     def verified_among(self, keys: Iterable[str]) -> set[str]:
         """Those of ``keys`` whose object is verified in the bucket."""
@@ -304,10 +185,3 @@ class Journal:
             "SELECT coalesce(sum(retries), 0) AS r, coalesce(sum(integrity_reuploads), 0) AS i FROM files"
         ).fetchone()
         return Totals(counts, agg["n"], agg["bytes"], agg["oldest"], sums["r"], sums["i"])
-
-
-def _row(row: sqlite3.Row) -> FileRow:
-    data = dict(row)
-    data["kind"] = FileKind(data["kind"])
-    data["state"] = State(data["state"])
-    return FileRow(**data)

@@ -16,7 +16,8 @@ from kombu.exceptions import OperationalError
 from core.celeryconfig import celery_config
 from core.contract import UPLOAD_TASK
 from core.settings import Settings
-from journal.files import FileRow, Journal
+from journal.files import Journal
+from journal.rows import FileRow
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,14 @@ class Publisher:
         self.app.close()
 
 
-def publish_and_mark(journal: Journal, publisher: Publisher, rows: list[FileRow]) -> int:
-    """Publish ``rows`` and note in the journal which went out; return how many did."""
-    keys = publisher.publish(rows)
-    if keys:
-        journal.touch(keys)
-    return len(keys)
+def publish_due(journal: Journal, publisher: Publisher, limit: int = 500) -> int:
+    """Publish the journal's due files (claimed first, so two publishers never send one twice); what Redis
+    did not take goes back to wait. Returns how many went out."""
+    rows = journal.claim_due(limit)
+    if not rows:
+        return 0
+    sent = set(publisher.publish(rows))
+    missed = [r.key for r in rows if r.key not in sent]
+    if missed:
+        journal.unclaim(missed)
+    return len(sent)

@@ -11,13 +11,16 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.backoff import backoff_delay
 from core.contract import UploadJob
 from journal.files import Journal, State
+from journal.rows import FileRow
 from uploader.checksums import etag_is_md5
 from uploader.digest import FileDigest, digest_file
 from uploader.errors import (
@@ -25,10 +28,13 @@ from uploader.errors import (
     LocalFileError,
     PermanentError,
     RetryableError,
+    Suspect,
     UnsafePath,
     reason_of,
 )
+from uploader.leases import LeaseKeeper
 from uploader.parts import choose_part_size, uses_multipart
+from uploader.s3client import ClientPool
 from uploader.transfer import (
     Expected,
     Target,
@@ -54,6 +60,24 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class RetryPolicy:
+    """When a file is tried again: capped jittered backoff after a retryable error (no limit), a slow
+    schedule after a permanent one, and how many suspect answers make a failure permanent."""
+
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    failed_base: float = 30.0
+    failed_cap: float = 600.0
+    suspect_attempts: int = 6
+
+    def retry_delay(self, streak: int) -> float:
+        return backoff_delay(streak, self.backoff_base, self.backoff_cap)
+
+    def failed_delay(self, failures: int) -> float:
+        return backoff_delay(failures, self.failed_base, self.failed_cap)
+
+
+@dataclass(frozen=True)
 class Delivery:
     """What delivering needs, passed in: the S3 client, the journal, the spool and the limits."""
 
@@ -66,6 +90,17 @@ class Delivery:
     # Also read the object back (HEAD: size, ETag, checksum) after the returned ETag matched.
     verify_stored: bool = True
     clock: Callable[[], float] = time.monotonic
+    retry: RetryPolicy = RetryPolicy()
+    # A worker's clients by read timeout, and the leases its uploads hold; a plain client and no lease
+    # for in-process callers.
+    clients: ClientPool | None = None
+    leases: LeaseKeeper | None = None
+
+    def client_for(self, nbytes: int) -> S3Client:
+        return self.clients.for_size(nbytes) if self.clients else self.client
+
+    def holding(self, key: str) -> AbstractContextManager[None]:
+        return self.leases.holding(key) if self.leases else nullcontext()
 
 
 def spool_file(spool_dir: Path, relative: str) -> Path:
@@ -78,34 +113,51 @@ def spool_file(spool_dir: Path, relative: str) -> Path:
 
 
 def deliver(job: UploadJob, ctx: Delivery) -> Outcome:
-    """Deliver ``job`` and journal the result; RetryableError and PermanentError are journaled, then raised."""
+    """Deliver ``job`` and journal the result. A retryable error is journaled as a retry due after a
+    backoff, a permanent one as a failure retried on the slow schedule; then either is raised."""
     path = spool_file(ctx.spool_dir, job.path)
     journal = ctx.journal
     row = journal.get(job.key)
     if row is None:
         journal.record(job)
+        row = journal.get(job.key)
+        assert row is not None
     elif row.version > job.version or (row.version == job.version and row.md5 != job.md5):
         log.info("%s: skipping stale task (version %d, journal has %d)", job.key, job.version, row.version)
         return Outcome.STALE
     elif row.state == State.VERIFIED:
         return Outcome.ALREADY_VERIFIED
-    journal.start_attempt(job.key)
-    attempt = (row.attempts if row else 0) + 1
+    owner = ctx.leases.owner if ctx.leases else ""
+    journal.start_attempt(job.key, owner, ctx.leases.lease_seconds if ctx.leases else 0.0)
     try:
-        outcome = _upload(job, path, attempt, ctx)
+        with ctx.holding(job.key):
+            outcome = _upload(job, path, row.attempts + 1, ctx)
+    except Suspect as exc:
+        if row.suspects + 1 < ctx.retry.suspect_attempts:
+            journal.schedule_retry(
+                job.key, reason_of(exc, job.key), ctx.retry.retry_delay(row.streak), suspect=True, version=job.version
+            )
+            raise
+        _fail(job, row, f"{reason_of(exc, job.key)} ({row.suspects + 1} times in a row)", ctx)
+        raise PermanentError(str(exc)) from exc
     except RetryableError as exc:
-        journal.note_retry(
-            job.key, reason_of(exc, job.key), integrity=isinstance(exc, IntegrityError), version=job.version
-        )
-        if isinstance(exc, IntegrityError):
+        integrity = isinstance(exc, IntegrityError)
+        delay = ctx.retry.retry_delay(row.streak)
+        journal.schedule_retry(job.key, reason_of(exc, job.key), delay, integrity=integrity, version=job.version)
+        if integrity:
             log.warning("integrity test failed, re-uploading: %s", exc)
         raise
     except PermanentError as exc:
-        journal.mark_failed(job.key, reason_of(exc, job.key), version=job.version)
-        _abort_recorded_multipart(job.key, ctx)
+        _fail(job, row, reason_of(exc, job.key), ctx)
         raise
     _keep_latest_on_top(job, ctx)
     return outcome
+
+
+def _fail(job: UploadJob, row: FileRow, reason: str, ctx: Delivery) -> None:
+    """Journal a permanent failure, tried again on the slow schedule, and free its multipart upload."""
+    ctx.journal.mark_failed(job.key, reason, version=job.version, retry_after=ctx.retry.failed_delay(row.failures))
+    _abort_recorded_multipart(job.key, ctx)
 
 
 def _keep_latest_on_top(job: UploadJob, ctx: Delivery) -> None:
@@ -135,28 +187,33 @@ def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
         raise LocalFileError(f"{job.key}: spool file {job.path} has {size} bytes, journaled {job.size}")
     multipart = uses_multipart(job.size, ctx.multipart_threshold)
     part_size = choose_part_size(job.size, ctx.part_size) if multipart else None
+    # The read timeout of one request grows with what it carries and the rate measured so far.
+    client = ctx.client_for(part_size or job.size)
     if attempt > 1:
         # A retry may follow an upload that landed after all: look before sending it again.
         expected = Expected.of(job, _local_digest(job, path, part_size, ctx))
-        if stored_matches(ctx.client, ctx.target, job.key, expected):
+        if stored_matches(client, ctx.target, job.key, expected):
             ctx.journal.mark_verified(job.key, job.md5)
             log.info("%s already stored intact (attempt %d), not sent again", job.key, attempt)
             return Outcome.ALREADY_STORED
     try:
         if part_size:
-            landed = put_multipart(ctx.client, ctx.journal, ctx.target, job, path, part_size)
+            landed = put_multipart(client, ctx.journal, ctx.target, job, path, part_size)
         else:
             sha = _local_digest(job, path, None, ctx).sha256 if ctx.target.sha256 else None
-            landed = put_single(ctx.client, ctx.target, job, path, sha)
+            landed = put_single(client, ctx.target, job, path, sha)
+        sent_in = ctx.clock() - started
         check_returned_etag(job.key, landed)
         if ctx.verify_stored or not etag_is_md5(landed.etag, None):
-            verify(ctx.client, ctx.target, job.key, landed.expected)
+            verify(client, ctx.target, job.key, landed.expected)
     except IntegrityError:
         # The server refused the body, or what landed differs: a file changed on disk is permanent,
         # a transit error is not.
         _local_digest(job, path, part_size, ctx)
         raise
     ctx.journal.mark_verified(job.key, job.md5)
+    if ctx.clients:
+        ctx.clients.rate.note(landed.sent, sent_in)
     log.info(
         "delivered %s bytes=%d sent=%d attempt=%d seconds=%.3f",
         job.key,
@@ -180,7 +237,7 @@ def _abort_recorded_multipart(key: str, ctx: Delivery) -> None:
     row = ctx.journal.get(key)
     if row and row.upload_id:
         try:
-            abort_multipart(ctx.client, ctx.target.bucket, key, row.upload_id)
+            abort_multipart(ctx.client_for(0), ctx.target.bucket, key, row.upload_id)
         except (RetryableError, PermanentError) as exc:
             # The reconciler aborts uploads no journal entry knows of; this one is left to it.
             log.warning("%s: could not abort multipart upload %s now: %s", key, row.upload_id, exc)

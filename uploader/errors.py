@@ -4,10 +4,12 @@
     ├── RetryableError          retry with backoff, forever: the cause is expected to pass
     │   ├── ConnectionLost      connection refused/reset/closed, timeouts, incomplete reads
     │   ├── Throttled           500, 503 SlowDown, RequestTimeout and the like
+    │   ├── Suspect             what a mangled request or a middlebox gets (SignatureDoesNotMatch,
+    │   │                       InvalidRequest, a bare 4xx, an HTML page): retried a few times, then failed
     │   └── IntegrityError      what landed differs from the local file (ETag, size, checksum), or the
     │                           server refused the body because it did not match its Content-MD5 or
     │                           checksum (BadDigest): the bytes were corrupted on the way
-    └── PermanentError          mark the file failed, keep it on disk, wait for `surecast retry-failed`
+    └── PermanentError          mark the file failed, keep it on disk, retry it on a slow schedule
         ├── AccessDenied        credentials rejected or not allowed
         ├── NoSuchBucket        the bucket does not exist
         ├── LocalFileError      the spool file is missing or changed since it was journaled
@@ -54,6 +56,10 @@ class IntegrityError(RetryableError):
     pass
 
 
+class Suspect(RetryableError):
+    """An answer that a request corrupted in transit, or a captive portal, produces as well as a real fault."""
+
+
 class PermanentError(UploadError):
     pass
 
@@ -95,12 +101,21 @@ _DIGEST_CODES = {"BadDigest", "XAmzContentSHA256Mismatch", "XAmzContentChecksumM
 _DENIED_CODES = {
     "AccessDenied",
     "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
     "ExpiredToken",
     "InvalidToken",
     "AllAccessDisabled",
     "AccountProblem",
-    "403",
+}
+# A byte flipped in a request's headers, or an answer from something that is not S3, looks like these.
+_SUSPECT_CODES = {
+    "SignatureDoesNotMatch",
+    "InvalidRequest",
+    "InvalidArgument",
+    "InvalidDigest",
+    "MalformedXML",
+    "MalformedDate",
+    "AuthorizationHeaderMalformed",
+    "MissingContentLength",
 }
 _CONNECTION_ERRORS = (
     bce.EndpointConnectionError,
@@ -128,12 +143,17 @@ def translate(exc: BaseException, key: str) -> UploadError | None:
             return NoSuchBucket(text)
         if code in _DIGEST_CODES:
             return IntegrityError(f"{text} (the body was corrupted on the way; the server refused it)")
-        if code in _DENIED_CODES or status == 403:
+        if code in _DENIED_CODES:
             return AccessDenied(text)
         if code in _THROTTLE_CODES or status == 429 or status >= 500:
             return Throttled(text)
+        if code in _SUSPECT_CODES or (400 <= status < 500 and (not code or code.isdigit())):
+            # a bare 4xx has no S3 error body: a HEAD, or an answer from a captive portal or proxy
+            return Suspect(text)
         if 400 <= status < 500:
             return PermanentError(text)
+        if 300 <= status < 400:
+            return PermanentError(f"{text} (a redirect: is SURECAST_S3_REGION or SURECAST_S3_ENDPOINT_URL right?)")
         return None
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return AccessDenied(f"{key}: no usable AWS credentials ({exc})")

@@ -8,24 +8,48 @@ thread holds a lock (imports, logging, boto3) hangs on its first task.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from celery import bootsteps
 
+from journal.files import Journal
+
 log = logging.getLogger(__name__)
 
 
+def requeue_failed_now(spool: Path) -> None:
+    """A worker starting may be the fix (credentials, bucket): failed files are tried again at once."""
+    try:
+        journal = Journal(spool)
+    except sqlite3.Error as exc:
+        log.warning("could not open the journal to retry failed files: %s", exc)
+        return
+    try:
+        count = journal.requeue_failed()
+    except sqlite3.Error as exc:
+        log.warning("could not queue failed files again: %s", exc)
+        return
+    finally:
+        journal.close()
+    if count:
+        log.info("%d failed file(s) queued again: a worker started", count)
+
+
 class ReconcileStep(bootsteps.StartStopStep):
-    """Starts ``surecast reconcile --every SURECAST_UPLOAD_RECONCILE_INTERVAL`` with the worker, stops it after."""
+    """Queues failed files again, starts ``surecast reconcile --every N`` with the worker, stops it after."""
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, parent: Any) -> None:
-        every = parent.app.settings.upload.reconcile_interval
+        settings = parent.app.settings
+        requeue_failed_now(Path(settings.spool.dir))
+        every = settings.upload.reconcile_interval
         argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(every)]
         self._proc = subprocess.Popen(argv)
         log.info("reconciler started (pid %d)", self._proc.pid)

@@ -1,7 +1,10 @@
-"""The reconciler: Redis may lose a task; the journal does not. Re-publish what is overdue.
+"""The reconciler: Redis may lose a task and a worker may die; the journal does not forget either.
 
-Also aborts multipart uploads in the bucket that no journal entry knows of, so abandoned parts do
-not cost storage forever.
+Each round (a few times a second, in one elected process per venue queue): files whose worker stopped
+renewing its lease go back to be published; failed files whose slow retry is due are queued; a success
+since the last round makes every waiting retry due at once (the link is back); published files Redis no
+longer holds are published again; and everything due goes out through the outbox. Now and then it also
+aborts multipart uploads no journal entry knows of, so abandoned parts do not cost storage forever.
 """
 
 from __future__ import annotations
@@ -9,14 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.settings import Settings
 from journal.files import Journal
-from journal.outbox import Publisher, publish_and_mark
-from uploader.errors import UploadError, s3_errors
+from journal.outbox import Publisher, publish_due
+from uploader.errors import s3_errors
 from uploader.transfer import abort_multipart
 
 if TYPE_CHECKING:
@@ -25,31 +28,45 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def republish_overdue(
-    journal: Journal,
-    publisher: Publisher,
-    settings: Settings,
-    held_in_redis: int | None = None,
-    clock: Callable[[], float] = time.time,
-) -> int:
-    """Re-publish every file not verified within its deadline; return how many were published.
+@dataclass
+class RoundReport:
+    recovered: int = 0  # leases that ran out: their worker died
+    requeued_failed: int = 0
+    expedited: int = 0
+    lost: int = 0  # published, but Redis no longer had them
+    published: int = 0
 
-    ``held_in_redis`` is how many upload messages Redis holds (waiting, reserved or in a retry
-    countdown). When it covers every unverified file, nothing was lost: a long backlog is only slow,
-    and re-publishing it would double the work.
-    """
-    if held_in_redis is not None and held_in_redis >= journal.totals().waiting_files:
-        return 0
-    now = clock()
-    rows = journal.overdue(
-        queued_before=now - settings.upload.reconcile_after,
-        uploading_before=now - settings.visibility_timeout,
-    )
-    if not rows:
-        return 0
-    count = publish_and_mark(journal, publisher, rows)
-    log.info("reconciler re-published %d of %d overdue file(s)", count, len(rows))
-    return count
+
+@dataclass
+class Reconciler:
+    """One venue's reconciler, between rounds: the latest success it has seen."""
+
+    journal: Journal
+    publisher: Publisher
+    settings: Settings
+    clock: Callable[[], float] = time.time
+    last_success: float = field(default=-1.0)
+
+    def round(self, held_in_redis: int | None) -> RoundReport:
+        """One round; ``held_in_redis`` is how many upload messages Redis holds (None: unknown)."""
+        journal, upload = self.journal, self.settings.upload
+        report = RoundReport()
+        recovered = journal.expire_leases(upload.recover_after)
+        if recovered:
+            log.warning("%d upload(s) whose worker stopped: published again for a live worker", len(recovered))
+        report.recovered = len(recovered)
+        report.requeued_failed = journal.requeue_due_failed()
+        success = journal.latest_success_at()
+        if success > self.last_success:
+            if self.last_success >= 0:  # not the first round: something landed, the link works
+                report.expedited = journal.expedite_retries()
+            self.last_success = success
+        if held_in_redis is not None and held_in_redis < journal.expected_in_redis():
+            report.lost = journal.republish_stale(self.clock() - upload.reconcile_after)
+            if report.lost:
+                log.info("reconciler: %d published file(s) Redis no longer holds; publishing them again", report.lost)
+        report.published = publish_due(journal, self.publisher)
+        return report
 
 
 def abort_abandoned_uploads(client: S3Client, journal: Journal, settings: Settings, now: datetime | None = None) -> int:
@@ -69,32 +86,3 @@ def abort_abandoned_uploads(client: S3Client, journal: Journal, settings: Settin
     if aborted:
         log.info("aborted %d abandoned multipart upload(s)", aborted)
     return aborted
-
-
-LOCK_KEY = "surecast:reconciler"
-
-
-def reconcile_forever(settings: Settings, stop: Callable[[float], bool]) -> None:
-    """Every interval, if this process wins the Redis election: re-publish what Redis lost, and now and
-    then abort abandoned multipart uploads. ``stop(seconds)`` waits and says whether to end."""
-    import redis
-
-    from uploader.queues import messages_held
-    from uploader.s3client import make_s3_client
-
-    interval = settings.upload.reconcile_interval
-    journal = Journal(Path(settings.spool.dir))
-    publisher = Publisher(settings)
-    client = make_s3_client(settings.s3)
-    lock = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
-    rounds = 0
-    while not stop(interval):
-        try:
-            if not lock.set(LOCK_KEY, "1", nx=True, ex=max(1, interval - 1)):
-                continue
-            republish_overdue(journal, publisher, settings, messages_held(lock, settings.worker.queue))
-            if rounds % 20 == 0:
-                abort_abandoned_uploads(client, journal, settings)
-            rounds += 1
-        except (redis.RedisError, UploadError) as exc:
-            log.warning("reconciler round skipped: %s", exc)

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 
 from core.settings import S3Section
+from uploader.pacing import UploadRate, read_timeout_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,3 +43,24 @@ def make_s3_client(
         kwargs["aws_secret_access_key"] = s3.secret_access_key.get_secret_value()
     client: S3Client = boto3.session.Session().client("s3", **kwargs)
     return client
+
+
+class ClientPool:
+    """One S3 client per read-timeout step, chosen by the size of the request and the measured rate."""
+
+    def __init__(self, s3: S3Section, max_pool: int = 10) -> None:
+        self.s3 = s3
+        self.max_pool = max_pool
+        self.rate = UploadRate()
+        self._clients: dict[float, S3Client] = {}
+
+    def default(self) -> S3Client:
+        return self.for_size(0)
+
+    def for_size(self, nbytes: int) -> S3Client:
+        timeout = read_timeout_for(nbytes, self.rate.bytes_per_second, self.s3.read_timeout)
+        client = self._clients.get(timeout)
+        if client is None:
+            client = make_s3_client(self.s3, self.max_pool, timeouts=(self.s3.connect_timeout, timeout))
+            self._clients[timeout] = client
+        return client

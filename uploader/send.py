@@ -18,7 +18,7 @@ from core.contract import (
 from core.files import copy_with_md5
 from core.settings import Settings
 from journal.files import FileRow, Journal
-from journal.outbox import Publisher, publish_and_mark
+from journal.outbox import Publisher, publish_due
 
 SENT_DIR = "sent"
 
@@ -72,6 +72,7 @@ def send_files(
             kind=FileKind.OTHER,
         )
         journal.record(job, priority=PRIORITY_BACKFILL)
+        publish_due(journal, publisher)
         row = journal.get(key)
         assert row is not None
-        yield row, publish_and_mark(journal, publisher, [row]) == 1
+        yield row, row.published_at is not None

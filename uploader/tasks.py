@@ -1,63 +1,122 @@
-"""The upload task: validate the payload, deliver, and retry what may pass. Thin by design."""
+"""The upload task: validate the payload, deliver, and let the journal schedule what may pass. Thin by design.
+
+No retry is ever held in a worker as a countdown message: a retryable error is journaled as due after a
+backoff (the reconciler publishes it then), a permanent one as failed with a slow retry; the message is
+acknowledged either way. An unexpected error is treated like a retryable one (logged with its traceback
+once per file), so no task ends in an exception Celery would acknowledge and drop. When the journal itself
+cannot be written (a full disk), the message goes back to Redis after a pause instead.
+"""
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from pydantic import ValidationError
 
-from core.backoff import backoff_delay
-from core.contract import UPLOAD_TASK, UploadJob, priority_for
+from core.contract import UPLOAD_TASK, UploadJob
 from core.settings import Settings
 from journal.files import Journal
-from uploader.deliver import Delivery, deliver
-from uploader.errors import InvalidPayload, RetryableError
-from uploader.s3client import make_s3_client
+from uploader.deliver import Delivery, RetryPolicy, deliver
+from uploader.errors import InvalidPayload, PermanentError, RetryableError
+from uploader.leases import LeaseKeeper
+from uploader.s3client import ClientPool
 from uploader.transfer import Target
 
+log = logging.getLogger(__name__)
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+JOURNAL_DOWN_PAUSE = 2.0  # seconds a task waits before handing back a message it could not journal
+
 _delivery: tuple[int, Delivery] | None = None
+_traced: set[str] = set()  # files whose unexpected error was logged with its traceback (once each)
 
 
 def worker_delivery(settings: Settings) -> Delivery:
-    """This process's S3 client and journal, made on first use after fork (neither survives a fork)."""
+    """This process's S3 clients, journal and lease keeper, made on first use after fork (none survives a fork)."""
     global _delivery
     if _delivery is None or _delivery[0] != os.getpid():
         spool = Path(settings.spool.dir)
+        clients = ClientPool(settings.s3)
+        upload = settings.upload
         _delivery = (
             os.getpid(),
             Delivery(
-                client=make_s3_client(settings.s3),
+                client=clients.default(),
                 journal=Journal(spool),
                 spool_dir=spool,
                 target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
                 multipart_threshold=settings.s3.multipart_threshold,
                 part_size=settings.s3.part_size,
                 verify_stored=settings.s3.verify == "head",
+                retry=RetryPolicy(
+                    upload.backoff_base,
+                    upload.backoff_cap,
+                    upload.failed_retry_base,
+                    upload.failed_retry_cap,
+                    upload.suspect_attempts,
+                ),
+                clients=clients,
+                leases=LeaseKeeper(spool, upload.lease_seconds),
             ),
         )
     return _delivery[1]
 
 
+def disk_trouble(exc: BaseException) -> bool:
+    """An error of the spool's disk (full, read-only, failing), during which nothing can be journaled."""
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def run_upload(job: UploadJob, ctx: Delivery) -> str:
+    """Deliver ``job``; whatever happens is in the journal when this returns. Returns what happened."""
+    try:
+        return deliver(job, ctx).value
+    except RetryableError:
+        return "retry scheduled"
+    except PermanentError as exc:
+        log.error("%s", exc)
+        return "failed"
+    except SoftTimeLimitExceeded:
+        row = ctx.journal.get(job.key)
+        delay = ctx.retry.retry_delay(row.streak if row else 0)
+        ctx.journal.schedule_retry(job.key, "ran past the soft time limit", delay, version=job.version)
+        return "retry scheduled"
+    except sqlite3.Error:
+        raise  # the journal could not be written: the caller hands the message back
+    except Exception as exc:  # noqa: BLE001 - never acknowledge and drop: retried like a connection error
+        if disk_trouble(exc):
+            raise
+        if job.key not in _traced:
+            _traced.add(job.key)
+            log.exception("%s: unexpected error, retried like a connection error", job.key)
+        row = ctx.journal.get(job.key)
+        delay = ctx.retry.retry_delay(row.streak if row else 0)
+        ctx.journal.schedule_retry(job.key, f"unexpected {type(exc).__name__}: {exc}", delay, version=job.version)
+        return "retry scheduled"
+
+
 def register_upload_task(app: Celery, settings: Settings) -> None:
     """Add the upload task to ``app``, reading ``settings``."""
 
-    @app.task(name=UPLOAD_TASK, bind=True, max_retries=None, acks_late=True)
+    @app.task(name=UPLOAD_TASK, bind=True, acks_late=True)
     def upload(self: Task[Any, Any], /, **payload: Any) -> str:
-        """Deliver one spool file to S3; retry connection trouble forever with capped backoff."""
+        """Deliver one spool file to S3; what may pass is tried again when the journal says it is due."""
         try:
             job = UploadJob.model_validate(payload)
         except ValidationError as exc:
             raise InvalidPayload(f"refusing task payload: {exc.errors(include_url=False)}") from None
-        ctx = worker_delivery(settings)
         try:
-            return deliver(job, ctx).value
-        except (RetryableError, SoftTimeLimitExceeded) as exc:
-            delay = backoff_delay(self.request.retries, settings.upload.backoff_base, settings.upload.backoff_cap)
-            # The journal's priority, not the message's: the encoder demotes late live segments to backfill.
-            row = ctx.journal.get(job.key)
-            priority = row.priority if row else priority_for(job.kind)
-            raise self.retry(exc=exc, countdown=delay, priority=priority) from exc
+            return run_upload(job, worker_delivery(settings))
+        except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, OSError) and not disk_trouble(exc):
+                raise
+            log.warning("%s: the journal cannot be written (%s); the task goes back to Redis", job.key, exc)
+            time.sleep(JOURNAL_DOWN_PAUSE)
+            raise Reject(str(exc), requeue=True) from exc

@@ -64,19 +64,19 @@ def send(files: tuple[Path, ...], key_prefix: str) -> None:
 
 
 @click.command()
-@click.option("--all", "everything", is_flag=True, help="Re-publish every unverified file, not only overdue ones.")
+@click.option("--all", "everything", is_flag=True, help="Re-publish every unverified file, not only lost ones.")
 @click.option(
-    "--every", type=click.IntRange(min=0), default=0, help="Keep going: a round every N seconds, until SIGTERM."
+    "--every", type=click.IntRange(min=0), default=0, help="Keep going: the reconciler beside a worker, until SIGTERM."
 )
 def reconcile(everything: bool, every: int) -> None:
-    """Re-publish files not verified within their deadline; abort abandoned multipart uploads."""
+    """Re-publish files Redis lost or whose worker died; abort abandoned multipart uploads."""
     settings = settings_or_exit()
     setup_logging("INFO")
     if every:
         import signal
         import threading
 
-        from uploader.reconcile import reconcile_forever
+        from surecast.reconciler import reconcile_forever
 
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -88,23 +88,24 @@ def reconcile(everything: bool, every: int) -> None:
     import redis
 
     from journal.files import Journal
-    from journal.outbox import Publisher, publish_and_mark
+    from journal.outbox import Publisher, publish_due
     from uploader.errors import UploadError
     from uploader.queues import messages_held
-    from uploader.reconcile import abort_abandoned_uploads, republish_overdue
+    from uploader.reconcile import Reconciler, abort_abandoned_uploads
     from uploader.s3client import make_s3_client
 
     journal = Journal(settings.spool.dir)
     publisher = Publisher(settings)
     if everything:
-        count = publish_and_mark(journal, publisher, journal.unverified())
+        journal.republish_all_unverified()
+        count = publish_due(journal, publisher)
     else:
         client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5)
         try:
             held: int | None = messages_held(client, settings.worker.queue)
         except redis.RedisError as exc:
             raise click.ClickException(f"Redis unreachable, nothing re-published: {exc}") from None
-        count = republish_overdue(journal, publisher, settings, held)
+        count = Reconciler(journal, publisher, settings).round(held).published
     click.echo(f"re-published {count} file(s)")
     try:
         aborted = abort_abandoned_uploads(make_s3_client(settings.s3), journal, settings)
@@ -116,14 +117,14 @@ def reconcile(everything: bool, every: int) -> None:
 
 @click.command("retry-failed")
 def retry_failed() -> None:
-    """Re-queue every failed file (after fixing the cause: credentials, bucket, missing file)."""
+    """Re-queue every failed file now (they are also tried again by themselves, on a slow schedule)."""
     settings = settings_or_exit()
     from journal.files import Journal
-    from journal.outbox import Publisher, publish_and_mark
+    from journal.outbox import Publisher, publish_due
 
     journal = Journal(settings.spool.dir)
-    rows = journal.requeue_failed()
+    count = journal.requeue_failed()
     publisher = Publisher(settings)
-    count = publish_and_mark(journal, publisher, rows)
+    published = publish_due(journal, publisher)
     publisher.close()
-    click.echo(f"re-queued {len(rows)} failed file(s), published {count}")
+    click.echo(f"re-queued {count} failed file(s), published {published}")

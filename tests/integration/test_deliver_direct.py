@@ -12,14 +12,14 @@ import pytest
 
 from core.contract import FileKind, UploadJob
 from core.settings import WorkerSection
-from journal.files import State
-from journal.outbox import Publisher, publish_and_mark
+from journal.files import Journal, State
+from journal.outbox import Publisher, publish_due
 from tests.support.stack import Stack
 from uploader.deliver import Delivery, Outcome, deliver
 from uploader.errors import LocalFileError, UnsafePath
 from uploader.parts import MIB
 from uploader.queues import messages_held
-from uploader.reconcile import abort_abandoned_uploads, republish_overdue
+from uploader.reconcile import Reconciler, abort_abandoned_uploads
 from uploader.s3client import make_s3_client
 from uploader.transfer import Target
 
@@ -126,15 +126,17 @@ def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Sta
         journal.record(job)
     publisher = Publisher(settings)
     rows = [journal.get(j.key) for j in jobs]
-    assert publish_and_mark(journal, publisher, [r for r in rows if r]) == 3
+    assert publish_due(journal, publisher) == 3
     client = stack.redis.client()
     other_venue = Publisher(settings.model_copy(update={"worker": WorkerSection(queue="other-venue")}))
     other_venue.publish([r for r in rows if r])  # another venue's messages on the same Redis do not count
     assert messages_held(client, settings.worker.queue) == 3
-    overdue_clock = lambda: time.time() + 3600  # noqa: E731 - every file is long overdue
-    assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 0
+    later = Journal(stack.spool, clock=lambda: time.time() + 3600)  # every file is long overdue
+    reconciler = Reconciler(later, publisher, settings, clock=lambda: time.time() + 3600)
+    assert reconciler.round(messages_held(client, "surecast")).lost == 0
     stack.redis.flushall()
-    assert republish_overdue(journal, publisher, settings, messages_held(client, "surecast"), overdue_clock) == 3
+    report = reconciler.round(messages_held(client, "surecast"))
+    assert (report.lost, report.published) == (3, 3)
     assert messages_held(client, settings.worker.queue) == 3
 
 

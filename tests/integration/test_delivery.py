@@ -14,7 +14,7 @@ from pathlib import Path
 from celery import Celery
 
 from core.celeryconfig import celery_config
-from core.contract import PRIORITY_LIVE, UPLOAD_TASK
+from core.contract import PRIORITY_BACKFILL, PRIORITY_LIVE, UPLOAD_TASK
 from journal.files import State
 from tests.support.procs import kill, wait_until
 from tests.support.stack import Stack, delivered_keys
@@ -176,7 +176,7 @@ def test_flushed_redis_is_refilled_by_the_reconciler(stack: Stack) -> None:
     stack.redis.flushall()
     stack.start_worker()
     wait_verified(stack, keys, 60)
-    assert "reconciler re-published" in stack.worker_log()
+    assert "Redis no longer holds" in stack.worker_log()
     assert stack.journal().totals().files["verified"] == 10
 
 
@@ -238,6 +238,7 @@ def test_a_payload_naming_a_path_outside_the_spool_is_refused_and_nothing_is_rea
     (stack.spool / "escape.txt").symlink_to(secret)
     md5 = hashlib.md5(b"do not upload").hexdigest()
     stack.start_worker()
+    stack.proxy.reset_counters()  # after the worker's preflight probe
     for path in ("../secret.txt", str(secret), "escape.txt"):
         _publish_raw(stack, {"path": path, "key": "live/stolen.txt", "size": 13, "md5": md5})
     wait_until(lambda: stack.worker_log().count("Task surecast.upload") >= 6, 30, message="tasks not handled")
@@ -250,7 +251,7 @@ def test_a_payload_naming_a_path_outside_the_spool_is_refused_and_nothing_is_rea
     assert stack.journal().get("live/stolen.txt") is None
 
 
-def test_retries_follow_the_journal_priority_after_a_demotion(stack: Stack) -> None:
+def test_retries_wait_in_the_journal_at_its_priority_never_as_countdowns_in_a_worker(stack: Stack) -> None:
     stack.proxy.set_mode("refuse")
     path = stack.spool_file("late.ts", 10_000)
     (key,) = send(stack, path)  # `send` queues at backfill priority...
@@ -259,12 +260,19 @@ def test_retries_follow_the_journal_priority_after_a_demotion(stack: Stack) -> N
         db.execute("UPDATE files SET priority = ? WHERE key = ?", (PRIORITY_LIVE, key))
     stack.start_worker(concurrency=1)
     client = stack.redis.client()
+    seen: list[dict[str, object]] = []
 
-    def retried_priorities() -> list[int]:
-        entries = [json.loads(raw) for raw in client.hvals("unacked")]
-        return [e[0]["properties"].get("priority") for e in entries if e[0]["headers"].get("retries")]
+    def retried_three_times() -> bool:
+        seen.extend(json.loads(raw)[0] for raw in client.hvals("unacked"))
+        row = journal.get(key)
+        return row is not None and row.retries >= 3
 
-    found = wait_until(retried_priorities, 30, interval=0.2, message="no retry published")
-    assert set(found) == {PRIORITY_LIVE}
+    wait_until(retried_three_times, 30, interval=0.05, message="no retries")
+    assert seen, "the attempts were not seen in Redis"
+    assert all(not m["headers"].get("eta") for m in seen), "a retry was held as a countdown message"
+    # the first message went out at `send`'s priority; every retry at the journal's
+    assert {m["properties"].get("priority") for m in seen} == {PRIORITY_BACKFILL, PRIORITY_LIVE}
+    row = journal.get(key)
+    assert row is not None and row.state == State.QUEUED and row.next_attempt_at
     stack.proxy.set_mode("pass")
     wait_verified(stack, [key], 30)

@@ -26,7 +26,7 @@ def served(stack: Stack) -> Iterator[tuple[Stack, WSGIServer]]:
             journal.mark_verified(key, "0" * 32)
         elif state == "failed":
             journal.mark_failed(key, "AccessDenied")
-    journal.note_retry("live/m0.ts", "etag", integrity=True)
+    journal.schedule_retry("live/m0.ts", "etag", delay=60, integrity=True)
     collector = SurecastCollector(stack.spool, stack.redis.client(), "surecast")
     server = make_server("127.0.0.1", 0, metrics_app(collector, "ops", "s3cret"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -53,47 +53,105 @@ def test_verification_of_an_outdated_version_is_not_recorded(tmp_path: Path) -> 
     assert row and row.state == State.QUEUED
 
 
-def test_failed_files_keep_their_reason_and_can_be_requeued(tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
+def test_failed_files_keep_their_reason_retry_on_a_slow_schedule_and_can_be_requeued(tmp_path: Path) -> None:
+    now = [1000.0]
+    journal = Journal(tmp_path, clock=lambda: now[0])
     journal.record(job())
-    journal.mark_failed("live/a.ts", "AccessDenied")
+    journal.mark_failed("live/a.ts", "AccessDenied", retry_after=30)
     assert [(r.key, r.last_error) for r in journal.failed()] == [("live/a.ts", "AccessDenied")]
-    assert [r.key for r in journal.requeue_failed()] == ["live/a.ts"]
+    assert journal.next_due_at() == 1030.0
+    now[0] = 1029.0
+    assert journal.requeue_due_failed() == 0
+    now[0] = 1030.0
+    assert journal.requeue_due_failed() == 1
     row = journal.get("live/a.ts")
-    assert row and row.state == State.QUEUED and not journal.failed()
+    assert row and row.state == State.QUEUED and row.failures == 1 and not journal.failed()
+    journal.mark_failed("live/a.ts", "AccessDenied")  # no slow retry: only on request
+    assert journal.requeue_due_failed() == 0 and journal.requeue_failed() == 1
 
 
-def test_retries_and_integrity_reuploads_are_counted(tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
+def test_a_retry_waits_in_the_journal_until_due_and_is_counted(tmp_path: Path) -> None:
+    now = [1000.0]
+    journal = Journal(tmp_path, clock=lambda: now[0])
     journal.record(job())
-    journal.note_retry("live/a.ts", "reset")
-    journal.note_retry("live/a.ts", "etag differs", integrity=True)
+    assert [r.key for r in journal.claim_due()] == ["live/a.ts"]
+    journal.start_attempt("live/a.ts", "w:1", 6)
+    journal.schedule_retry("live/a.ts", "reset", delay=2)
+    journal.start_attempt("live/a.ts", "w:1", 6)
+    journal.schedule_retry("live/a.ts", "etag differs", delay=4, integrity=True)
+    row = journal.get("live/a.ts")
+    assert row and row.state == State.QUEUED and row.streak == 2 and row.lease_owner is None
+    assert journal.claim_due() == []  # not due yet: nothing is held anywhere but here
+    now[0] = 1004.0
+    assert [r.key for r in journal.claim_due()] == ["live/a.ts"]
+    assert journal.claim_due() == []  # claimed once: a second publisher gets nothing
     totals = journal.totals()
     assert (totals.retries, totals.integrity_reuploads) == (2, 1)
     assert totals.waiting_files == 1 and totals.waiting_bytes == 10
 
 
-def test_overdue_uses_a_longer_deadline_for_started_uploads(tmp_path: Path) -> None:
+def test_a_success_makes_every_waiting_retry_due_at_once(tmp_path: Path) -> None:
     now = [1000.0]
     journal = Journal(tmp_path, clock=lambda: now[0])
-    journal.record(job("live/q.ts"))
-    journal.record(job("live/u.ts"))
-    journal.start_attempt("live/u.ts")
-    journal.record(job("live/v.ts"))
-    journal.mark_verified("live/v.ts", MD5_A)
-    now[0] = 1100.0
-    assert [r.key for r in journal.overdue(queued_before=1050, uploading_before=900)] == ["live/q.ts"]
-    assert [r.key for r in journal.overdue(queued_before=1050, uploading_before=1050)] == ["live/q.ts", "live/u.ts"]
-    journal.touch(["live/q.ts"])
-    assert journal.overdue(queued_before=1050, uploading_before=900) == []
+    for key in ("live/a.ts", "live/b.ts"):
+        journal.record(job(key))
+        journal.schedule_retry(key, "refused", delay=30)
+    assert journal.expedite_retries() == 2
+    assert {r.key for r in journal.claim_due()} == {"live/a.ts", "live/b.ts"}
+    assert {journal.get(k).streak for k in ("live/a.ts", "live/b.ts")} == {0}  # type: ignore[union-attr]
 
 
-def test_unpublished_lists_what_never_reached_redis(tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
+def test_an_upload_whose_lease_runs_out_is_published_again(tmp_path: Path) -> None:
+    now = [1000.0]
+    journal = Journal(tmp_path, clock=lambda: now[0])
+    journal.record(job("live/alive.ts"))
+    journal.record(job("live/dead.ts"))
+    journal.claim_due()
+    journal.start_attempt("live/alive.ts", "host:1", 6)
+    journal.start_attempt("live/dead.ts", "host:2", 6)
+    now[0] = 1005.0
+    journal.renew_leases(["live/alive.ts", "live/dead.ts"], "host:1", 6)  # host:2 died; host:1 renews its own
+    now[0] = 1007.0
+    assert journal.expire_leases(recover_after=10) == ["live/dead.ts"]
+    assert [r.key for r in journal.claim_due()] == ["live/dead.ts"]
+    row = journal.get("live/alive.ts")
+    assert row and row.state == State.UPLOADING and row.lease_owner == "host:1"
+
+
+def test_published_files_redis_lost_are_published_again(tmp_path: Path) -> None:
+    now = [1000.0]
+    journal = Journal(tmp_path, clock=lambda: now[0])
     journal.record(job("live/a.ts"))
     journal.record(job("live/b.ts"))
-    journal.touch(["live/a.ts"])
-    assert [r.key for r in journal.unpublished()] == ["live/b.ts"]
+    journal.claim_due()
+    assert journal.expected_in_redis() == 2
+    now[0] = 1200.0
+    journal.record(job("live/c.ts"))
+    journal.claim_due()
+    assert journal.republish_stale(published_before=1100) == 2
+    assert {r.key for r in journal.claim_due()} == {"live/a.ts", "live/b.ts"}
+
+
+def test_an_old_journal_is_migrated_with_nothing_lost(tmp_path: Path) -> None:
+    import sqlite3
+
+    from journal.db import SCHEMA, SCHEMA_VERSION
+
+    db = sqlite3.connect(tmp_path / "journal.sqlite3")
+    old_schema = SCHEMA.split("CREATE TABLE IF NOT EXISTS encoder_segments")[0]
+    db.executescript(old_schema)
+    db.execute(
+        """INSERT INTO files (key, path, size, md5, content_type, cache_control, kind, state, created_at,
+               updated_at)
+           VALUES ('live/old.ts', 'old.ts', 3, ?, 'video/mp2t', 'no-cache', 'segment', 'failed', 1, 1)""",
+        (MD5_A,),
+    )
+    db.commit()
+    db.close()
+    journal = Journal(tmp_path)
+    row = journal.get("live/old.ts")
+    assert row and row.state == State.FAILED and row.failures == 0 and row.lease_until is None
+    assert journal.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def _record_many(spool: str, start: int) -> None:

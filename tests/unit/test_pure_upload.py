@@ -132,7 +132,13 @@ def _client_error(code: str, status: int) -> ClientError:
         (_client_error("AccessDenied", 403), errors.AccessDenied),
         (_client_error("InvalidAccessKeyId", 403), errors.AccessDenied),
         (_client_error("NoSuchBucket", 404), errors.NoSuchBucket),
-        (_client_error("InvalidArgument", 400), errors.PermanentError),
+        (_client_error("InvalidArgument", 400), errors.Suspect),
+        (_client_error("SignatureDoesNotMatch", 403), errors.Suspect),
+        (_client_error("MalformedDate", 400), errors.Suspect),
+        (_client_error("404", 404), errors.Suspect),  # a bare 404: a captive portal's HTML page
+        (_client_error("403", 403), errors.Suspect),
+        (_client_error("NoSuchUpload", 404), errors.PermanentError),
+        (_client_error("PermanentRedirect", 301), errors.PermanentError),
         (EndpointConnectionError(endpoint_url="http://x"), errors.ConnectionLost),
         (ReadTimeoutError(endpoint_url="http://x"), errors.ConnectionLost),
         (ConnectionResetError(), errors.ConnectionLost),
@@ -190,3 +196,29 @@ def test_kms_object_without_checksum_cannot_be_verified_and_says_how_to_fix() ->
     head = {"ContentLength": 3, "ETag": KMS_ETAG, "ServerSideEncryption": "aws:kms"}
     with pytest.raises(errors.PermanentError, match="SURECAST_S3_CHECKSUM_ALGORITHM=SHA256"):
         mismatch("k", head, Expected(3, MD5, None))
+
+
+@pytest.mark.parametrize(
+    ("nbytes", "rate", "expected"),
+    [
+        (8 * 2**20, 0.0, 5.0),  # nothing measured yet: the configured timeout
+        (100_000, 1_000_000.0, 5.0),
+        (8 * 2**20, 1_000_000.0, 40.0),  # 8 MiB at 1 MB/s: 25 s of sending at a third of the rate
+        (64 * 2**20, 100_000.0, 320.0),  # capped at 64 times the configured timeout
+    ],
+)
+def test_the_read_timeout_grows_with_the_size_and_the_measured_rate(nbytes: int, rate: float, expected: float) -> None:
+    from uploader.pacing import read_timeout_for
+
+    assert read_timeout_for(nbytes, rate, base=5.0) == expected
+
+
+def test_the_upload_rate_ignores_small_uploads_and_smooths_the_rest() -> None:
+    from uploader.pacing import UploadRate
+
+    rate = UploadRate()
+    rate.note(1000, 0.001)
+    assert rate.bytes_per_second == 0.0
+    rate.note(4_000_000, 2.0)
+    rate.note(4_000_000, 4.0)
+    assert rate.bytes_per_second == pytest.approx(2_000_000 + 0.3 * (1_000_000 - 2_000_000))

@@ -1,0 +1,126 @@
+"""The reconciler process beside every worker (``surecast reconcile --every N``): one elected per venue queue.
+
+A few times a second the elected one runs a round of ``uploader.reconcile.Reconciler`` (dead workers'
+files, due retries, the link coming back, what Redis lost, the outbox). Every ``--every`` seconds it also
+aborts abandoned multipart uploads now and then; every two seconds it finishes events whose archive
+completed after their encoder stopped: `surecast finish-event` publishes their VOD, no command needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from core.settings import Settings
+from journal.events import EventStore
+from journal.files import Journal
+from journal.outbox import Publisher
+from uploader.errors import UploadError
+from uploader.queues import messages_held
+from uploader.reconcile import Reconciler, abort_abandoned_uploads
+from uploader.s3client import make_s3_client
+
+log = logging.getLogger(__name__)
+TICK = 0.25  # seconds between rounds: what a due retry or a dead worker's file may wait beyond its time
+LOCK_TTL = 3.0  # a dead reconciler's place is taken this soon
+FINISH_EVERY = 2.0  # seconds between two looks for ended events whose archive is complete
+ABORT_EVERY = 20  # reconcile intervals between two sweeps for abandoned multipart uploads
+
+
+def lock_key(queue: str) -> str:
+    """One reconciler per venue queue: venues sharing a Redis each keep their own."""
+    return f"surecast:reconciler:{queue}"
+
+
+class Election:
+    """Holds the venue's reconciler lock in Redis while this process is alive."""
+
+    def __init__(self, client: redis.Redis, queue: str) -> None:
+        self.client = client
+        self.key = lock_key(queue)
+        self.token = secrets.token_hex(8)
+
+    def won(self) -> bool:
+        ttl = int(LOCK_TTL * 1000)
+        if self.client.set(self.key, self.token, nx=True, px=ttl):
+            return True
+        holder = self.client.get(self.key)
+        if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == self.token:
+            self.client.pexpire(self.key, ttl)
+            return True
+        return False
+
+
+class Finisher:
+    """Runs `surecast finish-event` for ended events whose segments are all verified, one at a time each."""
+
+    def __init__(self, events: EventStore) -> None:
+        self.events = events
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def check(self) -> None:
+        for event, proc in list(self.running.items()):
+            if proc.poll() is not None:
+                del self.running[event]
+                if proc.returncode:
+                    log.warning("finishing event %s ended with %s; trying again later", event, proc.returncode)
+        for row in self.events.ended_unarchived():
+            if row.event in self.running or not self.events.all_verified(row.event):
+                continue
+            log.info("event %s: every segment verified; publishing its VOD", row.event)
+            argv = [sys.executable, "-m", "surecast", "finish-event", row.event]
+            self.running[row.event] = subprocess.Popen(argv, stdin=subprocess.DEVNULL)  # noqa: S603
+
+    def stop(self) -> None:
+        for proc in self.running.values():
+            proc.terminate()
+
+
+def reconcile_forever(settings: Settings, stop: Callable[[float], bool]) -> None:
+    """Rounds every TICK while this process holds the venue's lock; ``stop(seconds)`` waits and says whether
+    to end. Errors of a round (Redis or S3 away, a full disk) are logged once and the next round tries again."""
+    journal = Journal(Path(settings.spool.dir))
+    publisher = Publisher(settings)
+    client = make_s3_client(settings.s3)
+    broker = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
+    election = Election(broker, settings.worker.queue)
+    reconciler = Reconciler(journal, publisher, settings)
+    finisher = Finisher(EventStore(journal))
+    finish_at = abort_at = 0.0
+    aborts = 0
+    last_problem = ""
+    try:
+        while not stop(TICK):
+            try:
+                if not election.won():
+                    continue
+                reconciler.round(messages_held(broker, settings.worker.queue))
+                now = time.monotonic()
+                if now >= finish_at:
+                    finish_at = now + FINISH_EVERY
+                    finisher.check()
+                if now >= abort_at:
+                    abort_at = now + settings.upload.reconcile_interval
+                    if aborts % ABORT_EVERY == 0:
+                        abort_abandoned_uploads(client, journal, settings)
+                    aborts += 1
+                if last_problem:
+                    log.warning("reconciler rounds work again")
+                    last_problem = ""
+            except (redis.RedisError, UploadError, sqlite3.Error, OSError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != last_problem:
+                    log.warning("reconciler round skipped, trying again: %s", problem)
+                    last_problem = problem
+    finally:
+        finisher.stop()
+        publisher.close()
+        journal.close()
