@@ -119,9 +119,7 @@ class UploadSection(BaseModel):
         if self.time_limit <= self.soft_time_limit:
             raise ValueError("SURECAST_UPLOAD_TIME_LIMIT must be greater than SURECAST_UPLOAD_SOFT_TIME_LIMIT")
         if self.failed_retry_cap < self.failed_retry_base:
-            raise ValueError(
-                "SURECAST_UPLOAD_FAILED_RETRY_CAP must be at least SURECAST_UPLOAD_FAILED_RETRY_BASE"
-            )
+            raise ValueError("SURECAST_UPLOAD_FAILED_RETRY_CAP must be at least SURECAST_UPLOAD_FAILED_RETRY_BASE")
         return self
 
     @property
