@@ -54,13 +54,26 @@ class EncoderSection(BaseModel):
     stall_timeout: float = Field(default=0.0, ge=0)
     # After the event ends, wait this long for every file to be verified before giving up (exit 3).
     final_wait: float = Field(default=600.0, gt=0)
-    min_free_mb: int = Field(default=1024, ge=0, description="below this the status warns loudly")
+    # The reserve kept free on the spool for the journal and the uploads: below it recording pauses (the
+    # event stays open), verified copies are removed whatever the retention, and recording resumes by
+    # itself once free space is back above the floor plus the margin.
+    min_free_mb: int = Field(default=1024, ge=0)
+    resume_margin_mb: int = Field(default=256, ge=0)
+    # The stable address of this venue's stream: <prefix>/<channel>/master.m3u8 leads to the current event.
+    channel: str = "main"
+    # A restart (no event id given) continues an event interrupted less than this long ago.
+    resume_within: float = Field(default=1800.0, ge=0)
 
     @field_validator("renditions")
     @classmethod
     def _ladder(cls, value: str) -> str:
         parse_renditions(value)
         return value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return check_event_id(value)
 
     @field_validator("event_id")
     @classmethod
@@ -71,6 +84,8 @@ class EncoderSection(BaseModel):
     def _backoff(self) -> EncoderSection:
         if self.restart_backoff_cap < self.restart_backoff_base:
             raise ValueError("restart_backoff_cap must be at least restart_backoff_base")
+        if self.event_id and self.event_id == self.channel:
+            raise ValueError("SURECAST_ENCODER_EVENT_ID must differ from SURECAST_ENCODER_CHANNEL")
         return self
 
     @property

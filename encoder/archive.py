@@ -82,7 +82,7 @@ class Archive:
             if self._abort.is_set() or time.monotonic() >= deadline:
                 raise ArchiveIncomplete(
                     f"event {self.layout.event_id}: the VOD playlists were not verified in time; they stay "
-                    f"journaled and the workers keep delivering them"
+                    f"journaled and the workers keep delivering them; the reconciler finishes the event"
                 )
             self._wait(self.cfg.poll_interval)
         live.maybe_master()
@@ -94,6 +94,6 @@ class Archive:
         raise ArchiveIncomplete(
             f"event {self.layout.event_id}: {len(missing)} segment(s) not verified"
             + (f" ({len(failed)} failed permanently: {reasons})" if failed else "")
-            + "; they stay journaled. Once delivered (`surecast status`, `surecast retry-failed`), run "
-            f"`surecast finish-event {self.layout.event_id}` to publish the VOD playlist."
+            + "; they stay journaled and the workers keep delivering them: the VOD playlist is published by "
+            "itself the moment the last one is verified (`surecast status` shows the progress)."
         )

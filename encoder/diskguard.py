@@ -1,9 +1,9 @@
 """Disk guard: free spool space only with what is safe in the bucket, and say so loudly when space is low.
 
 A segment's local file is removed only after its object is verified, and only once it has been verified
-for ``retention`` seconds; when free space is below the floor the retention is waived (the copy in the
-bucket is verified), but an unverified file is never removed. Superseded playlist versions go after a
-minute.
+for ``retention`` seconds; when free space is below the floor the retention is waived and verified copies
+of every event on the spool go first (the copy in the bucket is verified), but an unverified file is
+never removed. Superseded playlist versions go after a minute.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class DiskGuard:
         self.min_free_bytes = min_free_bytes
         self._kept: dict[str, Segment] = {}
         self._warned = False
+        self._room_mark = 0.0  # verified_at of the last copy make_room looked at
 
     def track(self, segments: Iterable[Segment]) -> None:
         """Segments whose local files the guard may remove once they are safe."""
@@ -61,6 +62,23 @@ class DiskGuard:
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.spool).free
+
+    def make_room(self, wanted_free: int) -> int:
+        """Remove verified copies of every event on the spool, oldest verified first, whatever the retention,
+        until ``wanted_free`` bytes are free or none is left; return how many files went."""
+        removed = 0
+        while self.free_bytes() < wanted_free:
+            batch = self.journal.verified_files(self._room_mark)
+            if not batch:
+                break
+            for verified_at, path in batch:
+                self._room_mark = verified_at
+                removed += _unlink(self.spool / path)
+                if self.free_bytes() >= wanted_free:
+                    break
+        if removed:
+            log.warning("disk low: removed %d verified local copies to keep the reserve free", removed)
+        return removed
 
     def sweep(self, now: float, playlists_dir: Path | None) -> DiskReport:
         free = self.free_bytes()

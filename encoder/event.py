@@ -13,6 +13,7 @@ only to the spool) never waits for anything here.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from core.encoder_settings import EncoderSection
 from core.settings import Settings
 from encoder.archive import Archive
 from encoder.diskguard import DiskGuard
-from encoder.errors import SourceError
+from encoder.errors import ArchiveIncomplete, SourceError
 from encoder.ingest import Ingest, RenditionWatcher
 from encoder.keys import PLAYLISTS_DIR, EventLayout, segment_seq
 from encoder.live import Edge, LivePlaylists
@@ -39,6 +40,8 @@ from journal.files import Journal
 log = logging.getLogger(__name__)
 STATUS_EVERY = 1.0
 SWEEP_EVERY = 5.0
+DISK_EVERY = 0.5  # a free-space look costs one statvfs
+MIB = 2**20
 
 
 class LiveEvent:
@@ -56,7 +59,7 @@ class LiveEvent:
         self.settings = settings
         self.cfg: EncoderSection = settings.encoder
         self.spool = Path(settings.spool.dir).resolve()
-        self.layout = EventLayout(settings.s3.prefix, event_id)
+        self.layout = EventLayout(settings.s3.prefix, event_id, self.cfg.channel)
         self._now = clock
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
@@ -92,8 +95,12 @@ class LiveEvent:
             )
         self.low_disk = False
         self.free_bytes = 0
+        self.paused_since: float | None = None  # recording paused: the disk reached its reserve
+        self.waiting_bytes = 0
         self._next_status = 0.0
         self._next_sweep = 0.0
+        self._next_disk = 0.0
+        self._problem = ""
 
     @property
     def renditions(self) -> list[Edge]:
@@ -119,6 +126,8 @@ class LiveEvent:
         """Encode until ``duration`` seconds pass (0 = until stopped), then finish the archive."""
         if self.ffmpeg is None:
             raise SourceError("no source to encode")
+        cfg = self.cfg
+        self.store.begin(self.layout.event_id, cfg.channel, cfg.renditions, cfg.framerate, cfg.segment_type)
         self.pump.start()
         try:
             self.ffmpeg.start()
@@ -129,7 +138,7 @@ class LiveEvent:
                 self._tick()
                 self._wake.wait(self.cfg.poll_interval)
             self.ffmpeg.stop()
-            self.archive.finish()
+            self._finish_archive()
         finally:
             self.ffmpeg.kill()
             self.pump.stop()
@@ -139,21 +148,44 @@ class LiveEvent:
         """Publish the final and VOD playlists of an event whose encoder is gone (``surecast finish-event``)."""
         self.pump.start()
         try:
-            self.archive.finish()
+            self._finish_archive()
         finally:
             self.pump.stop()
             self._write_status("stopped")
 
+    def _finish_archive(self) -> None:
+        """The archive, and the event's state in the journal: archived, or ended and finished later by the
+        reconciler the moment its last files are verified."""
+        try:
+            self.archive.finish()
+        except ArchiveIncomplete:
+            self.store.mark_ended(self.layout.event_id)
+            raise
+        self.store.mark_archived(self.layout.event_id)
+
     def _tick(self) -> None:
         now = self._now()
         assert self.ffmpeg is not None
-        self.ffmpeg.check()
-        self._drain()
-        if self.journal.changed():  # the journal moved: something may have been verified
-            self.live.refresh_verified()
-            self.live.maybe_master()
-        self.live.update(now)
-        self._housekeeping(now, "live")
+        try:
+            self._watch_disk()
+            self.ffmpeg.check()
+            self._drain()
+            if self.journal.changed():  # the journal moved: something may have been verified
+                self.live.refresh_verified()
+                self.live.maybe_master()
+            self.live.update(now)
+            self._housekeeping(now, "paused" if self.paused_since else "live")
+        except (sqlite3.Error, OSError) as exc:  # a full disk: nothing is lost, the next tick tries again
+            self._say_once(f"cannot write to the spool, trying again: {exc}")
+        else:
+            self._say_once("")
+
+    def _say_once(self, problem: str) -> None:
+        if problem and problem != self._problem:
+            log.error("%s", problem)
+        elif self._problem and not problem:
+            log.warning("writing to the spool works again")
+        self._problem = problem
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -192,6 +224,36 @@ class LiveEvent:
 
     # Disk and status ------------------------------------------------------------------------------------
 
+    def _watch_disk(self) -> None:
+        """Hold the reserve: remove verified copies first, pause recording below the floor, resume above the
+        floor plus the margin (with a discontinuity)."""
+        mono = time.monotonic()
+        if mono < self._next_disk or self.ffmpeg is None:
+            return
+        self._next_disk = mono + DISK_EVERY
+        floor = self.cfg.min_free_mb * MIB
+        resume_at = floor + self.cfg.resume_margin_mb * MIB
+        free = self.guard.free_bytes()
+        if free < resume_at and (free < floor or self.paused_since):
+            self.guard.make_room(resume_at)
+            free = self.guard.free_bytes()
+        self.free_bytes = free
+        if self.paused_since is None and free < floor:
+            self.paused_since = self._now()
+            log.error(
+                "DISK FULL: %d MB free on the spool (reserve %d MB): recording paused; it resumes by itself when "
+                "uploads free %d MB",
+                free // MIB,
+                floor // MIB,
+                resume_at // MIB,
+            )
+            self.ffmpeg.pause()
+            self._drain()
+        elif self.paused_since is not None and free >= resume_at:
+            log.warning("disk space back (%d MB free): recording resumes after a discontinuity", free // MIB)
+            self.paused_since = None
+            self.ffmpeg.resume()
+
     def _housekeeping(self, now: float, state: str) -> None:
         mono = time.monotonic()
         if mono >= self._next_sweep:
@@ -223,7 +285,21 @@ class LiveEvent:
             "waiting_for_redis": self.pump.waiting,
             "disk_free_bytes": self.free_bytes,
             "low_disk": self.low_disk,
+            "recording_paused_since": self.paused_since,
+            "waiting_bytes": self.waiting_bytes,
+            "channel_master": self.layout.channel_master_key(),
         }
 
     def _write_status(self, state: str) -> None:
-        write_encoder_status(self.spool, self.layout.spool_root, self.status(state))
+        """The status file, the event's heartbeat in the journal, and a finish asked for from the console."""
+        try:
+            self.waiting_bytes = self.journal.totals().waiting_bytes
+            if state != "stopped":
+                self.store.beat(self.layout.event_id, self.paused_since)
+                row = self.store.event(self.layout.event_id)
+                if row is not None and row.finish_requested_at and not self._stop_requested.is_set():
+                    log.info("event %s: finishing, as asked", self.layout.event_id)
+                    self.request_stop()
+            write_encoder_status(self.spool, self.layout.spool_root, self.status(state))
+        except (sqlite3.Error, OSError) as exc:
+            self._say_once(f"cannot write the encoder's status, trying again: {exc}")

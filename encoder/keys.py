@@ -2,6 +2,7 @@
 
 Layout (keys under ``SURECAST_S3_PREFIX``, spool paths under ``SURECAST_SPOOL_DIR``)::
 
+    <prefix>/<channel>/master.m3u8               the venue's stable address: the current event's master
     <prefix>/<event>/master.m3u8                 live master playlist (ABR)
     <prefix>/<event>/master_vod.m3u8             VOD master, once the archive is complete
     <prefix>/<event>/<rendition>/live.m3u8       live media playlist, re-written under one key
@@ -62,9 +63,11 @@ def segment_seq(name: str) -> int | None:
 class EventLayout:
     """Where every file of one event lives, locally and in the bucket."""
 
-    def __init__(self, prefix: str, event_id: str) -> None:
+    def __init__(self, prefix: str, event_id: str, channel: str = "main") -> None:
         self.event_id = check_event_id(event_id)
-        self.key_root = "/".join(p for p in (prefix.strip("/"), event_id) if p)
+        self.channel = check_event_id(channel)
+        self.prefix = prefix.strip("/")
+        self.key_root = "/".join(p for p in (self.prefix, event_id) if p)
         self.spool_root = f"{EVENTS_DIR}/{event_id}"
 
     def key(self, relative: str) -> str:
@@ -92,6 +95,14 @@ class EventLayout:
 
     def master_key(self, vod: bool = False) -> str:
         return self.key("master_vod.m3u8" if vod else "master.m3u8")
+
+    def channel_master_key(self) -> str:
+        """The venue's stable address, whatever the event: an embed code never changes."""
+        return check_object_key("/".join(p for p in (self.prefix, self.channel, "master.m3u8") if p))
+
+    def channel_uri(self, rendition: str) -> str:
+        """A rendition's live playlist relative to the channel's master playlist."""
+        return f"../{self.event_id}/{rendition}/live.m3u8"
 
     def playlist_path(self, key: str, version: int) -> str:
         """A new spool file for each version of the playlist stored under ``key``."""

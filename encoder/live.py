@@ -136,11 +136,11 @@ class LivePlaylists:
     def target(self, edge: Edge) -> int:
         return max(edge.target, self.cfg.target_duration)
 
-    def variants(self, vod: bool) -> list[Variant]:
-        """The ladder as the master playlist announces it, live or VOD."""
+    def variants(self, vod: bool, channel: bool = False) -> list[Variant]:
+        """The ladder as the master playlist announces it: live or VOD, from the event's folder or the channel's."""
         return [
             Variant(
-                media_uri(e.spec.name, vod),
+                self.layout.channel_uri(e.spec.name) if channel else media_uri(e.spec.name, vod),
                 e.spec.bandwidth,
                 e.spec.width,
                 e.spec.height,
@@ -151,9 +151,12 @@ class LivePlaylists:
         ]
 
     def maybe_master(self) -> None:
-        """The master goes out once every rendition's live playlist is in the bucket: no 404 behind it."""
+        """The master goes out once every rendition's live playlist is in the bucket: no 404 behind it. The
+        channel's master, the venue's stable address, then points at this event."""
         if self.master_sent:
             return
         if all(self.versions.landed(self.layout.live_key(e.spec.name)) for e in self.edges):
             self.versions.offer(self.layout.master_key(), render_master_playlist(self.variants(vod=False)))
+            channel = render_master_playlist(self.variants(vod=False, channel=True))
+            self.versions.offer(self.layout.channel_master_key(), channel, force=True)
             self.master_sent = True

@@ -18,15 +18,28 @@ log = logging.getLogger(__name__)
 
 
 def choose_event_id(settings: Settings, started: datetime) -> str:
-    """The configured id (an existing event resumes), else one from the start time that is not taken yet."""
-    if settings.encoder.event_id:
-        return settings.encoder.event_id
+    """The event to record: the configured id (it resumes if it exists), else the channel's event that a
+    crash or power cut interrupted less than SURECAST_ENCODER_RESUME_WITHIN ago (same URLs, numbering
+    continues), else a new one named by the start time. Older unfinished events of the channel are ended
+    first: the reconciler publishes their VOD once their files are verified."""
+    cfg = settings.encoder
+    if cfg.event_id:
+        return cfg.event_id
     journal = Journal(settings.spool.dir)
     try:
         store = EventStore(journal)
+        resumed: str | None = None
+        for row in store.unfinished(cfg.channel):  # latest heartbeat first
+            if resumed is None and started.timestamp() - row.heartbeat_at <= cfg.resume_within:
+                resumed = row.event
+                continue
+            log.warning("event %s was interrupted long ago: ending it; its VOD follows once delivered", row.event)
+            store.mark_ended(row.event)
+        if resumed is not None:
+            return resumed
         base = event_id_for(started)
         candidate, n = base, 1
-        while store.max_seq(candidate) is not None:
+        while store.max_seq(candidate) is not None or store.event(candidate) is not None:
             n += 1
             candidate = f"{base}-{n}"
         return candidate
@@ -34,8 +47,28 @@ def choose_event_id(settings: Settings, started: datetime) -> str:
         journal.close()
 
 
+def recorded_ladder(settings: Settings, event_id: str) -> Settings:
+    """``settings`` with the ladder ``event_id`` was recorded with, when the journal knows it: a resumed or
+    finished event keeps its renditions whatever the settings say now."""
+    journal = Journal(settings.spool.dir)
+    try:
+        row = EventStore(journal).event(event_id)
+    finally:
+        journal.close()
+    if row is None:
+        return settings
+    cfg = settings.encoder
+    recorded = {"renditions": row.renditions, "framerate": row.framerate, "segment_type": row.segment_type}
+    if any(getattr(cfg, k) != v for k, v in recorded.items()):
+        log.warning("event %s keeps the ladder it was recorded with: %s", event_id, recorded)
+    encoder = cfg.model_copy(update=recorded)
+    return settings.model_copy(update={"encoder": encoder})
+
+
 def prepare_event(settings: Settings, started: datetime) -> LiveEvent:
     """Everything checked before FFmpeg starts, so a bad setup fails within seconds with a clear message."""
+    event_id = choose_event_id(settings, started)
+    settings = recorded_ladder(settings, event_id)
     cfg = settings.encoder
     top = cfg.ladder[0]
     try:
@@ -45,7 +78,6 @@ def prepare_event(settings: Settings, started: datetime) -> LiveEvent:
     precheck_source(source)
     exe = find_ffmpeg(cfg.ffmpeg_path)
     codec = resolve_codec(exe, cfg.hardware, cfg.vaapi_device)
-    event_id = choose_event_id(settings, started)
     event = LiveEvent(settings, event_id, source, exe, codec)
     if any(r.segments for r in event.renditions):
         log.warning("event %s already has segments: resuming after them, with a discontinuity", event_id)

@@ -59,6 +59,7 @@ class FFmpegSupervisor:
         self.last_segment_at = 0.0
         self.source_ok = False
         self.run_had_segment = False
+        self.paused = False
 
     @property
     def pid(self) -> int | None:
@@ -87,6 +88,8 @@ class FFmpegSupervisor:
         Raises SourceError when the source never produced a segment: restarting would not help.
         """
         mono = time.monotonic()
+        if self.paused:
+            return
         if self.proc is None:
             if self.restart_at is not None and mono >= self.restart_at:
                 self._before_restart()
@@ -134,6 +137,18 @@ class FFmpegSupervisor:
             log.info("FFmpeg stopped (code %s)", code)
             self.proc = None
         self._drain()
+
+    def pause(self) -> None:
+        """Stop recording until ``resume`` (the disk is full); the event stays open."""
+        self.paused = True
+        self.restart_at = None
+        self.stop()
+
+    def resume(self) -> None:
+        """Record again, after a discontinuity."""
+        self.paused = False
+        self._before_restart()
+        self.start()
 
     def kill(self) -> None:
         if self.proc is not None:

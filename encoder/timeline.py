@@ -4,7 +4,10 @@ A rendition's segments form an append-only list; a segment's index in it is its 
 The *frontier* is how many of them the live playlist has reached. It only moves forward:
 
 - ``complete``: through segments verified in the bucket, contiguously, once each is ``publish_delay``
-  old. A missing segment holds the live edge until it lands, so viewers resume where they left off.
+  old. While nothing later has landed either (the link is down) the live edge waits, so viewers resume
+  where they left off; but a straggler (later segments landed, it did not, its worker died or it is being
+  retried) holds it no longer than ``gap_deadline``: it is passed with ``EXT-X-GAP`` as under
+  ``live-edge`` and listed normally once it lands.
 - ``live-edge``: like ``complete``, but a segment still missing ``gap_deadline`` seconds after it was
   due is passed with ``EXT-X-GAP``; it keeps uploading (at backfill priority) and the playlist lists it
   normally once it lands, while the window still shows it.
@@ -47,7 +50,11 @@ def advance_frontier(
         due = segment.completed_at + publish_delay
         if now < due:
             break
-        if is_ready(segment, verified) or (policy == "live-edge" and now >= due + gap_deadline):
+        if is_ready(segment, verified):
+            index += 1
+            continue
+        late = now >= due + gap_deadline
+        if late and (policy == "live-edge" or any(is_ready(s, verified) for s in segments[index + 1 :])):
             index += 1
             continue
         break

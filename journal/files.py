@@ -154,6 +154,15 @@ class Journal(DeliverySchedule):
         sql = "SELECT key FROM files WHERE state = 'verified' AND verified_at < ? AND key IN ({})"
         return {r[0] for r in self._among(sql, keys, cutoff)}
 
+    def verified_files(self, since: float, limit: int = 500) -> list[tuple[float, str]]:
+        """(verified_at, spool path) of files verified after ``since``, oldest first: copies that may go."""
+        rows = self._db.execute(
+            """SELECT verified_at, path FROM files WHERE state = 'verified' AND verified_at > ?
+               ORDER BY verified_at LIMIT ?""",
+            (since, limit),
+        ).fetchall()
+        return [(float(r[0]), str(r[1])) for r in rows]
+
     def failed_among(self, keys: Iterable[str]) -> dict[str, str]:
         """Those of ``keys`` that failed permanently, with the reason."""
         sql = "SELECT key, last_error FROM files WHERE state = 'failed' AND key IN ({})"

@@ -62,6 +62,9 @@ class SurecastCollector(Collector):
         yield _gauge(
             "surecast_failed_files", "Files failed permanently, waiting for retry-failed", len(status["failed"])
         )
+        encoder = status.get("encoder") or {}
+        paused = bool(encoder.get("recording_paused_since")) and encoder.get("state") != "stopped"
+        yield _gauge("surecast_recording_paused", "1 while recording is paused: the spool reached its reserve", paused)
         depth = status["queue_depth"]
         yield _gauge("surecast_redis_up", "Whether Redis answered", 0 if depth is None else 1)
         if depth is not None:

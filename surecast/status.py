@@ -47,7 +47,12 @@ def render_status(status: dict[str, Any]) -> str:
     age = status["oldest_unverified_age_seconds"]
     lines = []
     encoder = status.get("encoder")
-    if encoder and encoder.get("low_disk"):
+    if encoder and encoder.get("recording_paused_since") and encoder.get("state") != "stopped":
+        since = time.strftime("%H:%M", time.localtime(encoder["recording_paused_since"]))
+        waiting = encoder.get("waiting_bytes", status["waiting_bytes"]) / 2**20
+        lines.append(f"!!! DISK FULL: recording paused since {since}, {waiting:.0f} MB waiting to upload.")
+        lines.append("!!! Recording resumes by itself as uploads free space; the event stays open.")
+    elif encoder and encoder.get("low_disk"):
         free_mib = encoder.get("disk_free_bytes", 0) / 2**20
         lines.append(f"!!! DISK LOW on the spool: {free_mib:.0f} MiB free. Verified segments are being removed;")
         lines.append("!!! free space now or the encoder will have nowhere to write.")

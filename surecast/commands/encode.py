@@ -93,13 +93,15 @@ def encode(
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 def finish_event(event_id: str, loglevel: str) -> None:
     """Publish the VOD playlist of an event whose encoder ended before its archive was complete."""
-    settings = _load({"event_id": event_id})
     setup_logging(loglevel)
     from encoder.event import LiveEvent
+    from encoder.prepare import recorded_ladder
 
+    settings = recorded_ladder(_load({"event_id": event_id}), event_id)
     event = LiveEvent(settings, event_id, source=None)
     _stop_on_signals(event.request_stop)
     if not any(r.segments for r in event.renditions):
+        event.store.mark_archived(event_id)  # nothing to publish: the reconciler need not try again
         raise click.ClickException(
             f"no segments recorded for event {event_id} (renditions {settings.encoder.renditions})"
         )

@@ -40,6 +40,7 @@ class SegmentRow:
     created_at: float
     verified_at: float | None
     state: str
+    discontinuity: bool = False  # recording resumed here (FFmpeg restarted, or the disk had room again)
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,13 @@ def fault_outcomes(
 
 
 def cadence(rows: Sequence[SegmentRow], segment_seconds: float) -> Cadence:
-    """Gaps between consecutive segment completions: FFmpeg stalled if one is far above a segment."""
+    """Gaps between consecutive segment completions: FFmpeg stalled if one is far above a segment (a gap
+    before a discontinuity is a pause or a restart, counted elsewhere)."""
     worst = Cadence(0.0, 0, 0.0, 0.0)
     for name in sorted({r.rendition for r in rows}):
         mine = sorted((r for r in rows if r.rendition == name), key=lambda r: r.seq)
-        gaps = [b.completed_at - a.completed_at for a, b in zip(mine, mine[1:], strict=False)]
+        # A gap before a discontinuity is recording paused on purpose (the disk reserve), not a stall.
+        gaps = [b.completed_at - a.completed_at for a, b in zip(mine, mine[1:], strict=False) if not b.discontinuity]
         if not gaps:
             continue
         current = Cadence(

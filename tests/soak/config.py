@@ -68,7 +68,7 @@ SMOKE = SoakConfig(
         "SURECAST_UPLOAD_SOFT_TIME_LIMIT": "8",
         "SURECAST_UPLOAD_TIME_LIMIT": "10",
     },
-    disk_margin_bytes=1 * 2**30,
+    disk_margin_bytes=2 * 2**30,
     disk_overshoot_bytes=256 * 2**20,
     final_wait=90.0,
 )

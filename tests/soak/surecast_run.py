@@ -75,7 +75,8 @@ class SurecastResult:
     stream_rate: float
     uplink: float
     median_lag_before_faults: float | None
-    low_disk_seen: tuple[float, float]  # seconds with low_disk true inside / outside the disk-low window
+    # seconds the encoder reported the disk low (or recording paused) inside / outside the disk-low window
+    low_disk_seen: tuple[float, float]
     load: tuple[float, float]  # mean and max 1-minute load average during the run
     disk_floor_mb: int
     disk_filled: int
@@ -93,7 +94,7 @@ def _journal_rows(spool: Path) -> tuple[list[SegmentRow], dict[str, int]]:
         rows = db.execute(
             """SELECT s.rendition, s.seq, s.key, coalesce(f.size, 0), coalesce(f.md5, ''), s.duration,
                       s.completed_at, coalesce(f.created_at, s.completed_at), f.verified_at,
-                      coalesce(f.state, 'missing')
+                      coalesce(f.state, 'missing'), s.discontinuity
                FROM encoder_segments s LEFT JOIN files f ON f.key = s.key WHERE s.event = ?""",
             (EVENT,),
         ).fetchall()
@@ -105,7 +106,7 @@ def _journal_rows(spool: Path) -> tuple[list[SegmentRow], dict[str, int]]:
     finally:
         db.close()
     totals = dict(zip(("retries", "integrity", "segment_retries", "segment_integrity"), sums, strict=True))
-    return [SegmentRow(*r) for r in rows], totals
+    return [SegmentRow(*r[:10], bool(r[10])) for r in rows], totals
 
 
 def _status(spool: Path) -> dict[str, Any]:
@@ -132,6 +133,8 @@ def _env(cfg: SoakConfig, redis: RedisServer, link: FaultProxy, spool: Path, flo
         "SURECAST_ENCODER_FRAMERATE": str(cfg.framerate),
         "SURECAST_ENCODER_FINAL_WAIT": str(cfg.final_wait),
         "SURECAST_ENCODER_MIN_FREE_MB": str(floor_mb),
+        # Recording pauses below the floor and resumes as soon as the filler is gone.
+        "SURECAST_ENCODER_RESUME_MARGIN_MB": "0",
     }
 
 
@@ -272,7 +275,7 @@ def _collect(
     disk_window = next((a for a in runner.applied if a.fault.kind == Kind.DISK_LOW), None)
     inside = outside = 0.0
     for sample in sampler.samples:
-        if not sample.extra.get("low_disk"):
+        if not (sample.extra.get("low_disk") or sample.extra.get("recording_paused_since")):
             continue
         at = sample.at - t0
         within = (

@@ -356,7 +356,9 @@ def _verified(*msns: int) -> set[str]:
     ("policy", "verified", "now", "delay", "frontier"),
     [
         ("complete", _verified(0, 1, 2), 200.0, 0.0, 3),
-        ("complete", _verified(0, 2, 3), 200.0, 0.0, 1),  # 1 missing holds the edge however long it takes
+        ("complete", _verified(0, 2, 3), 103.0, 0.0, 1),  # a straggler holds the edge until its deadline (104)
+        ("complete", _verified(0, 2, 3), 200.0, 0.0, 4),  # then it is passed (later ones landed); 4 holds it
+        ("complete", _verified(0), 200.0, 0.0, 1),  # nothing later landed: the link is down, the edge waits
         ("complete", _verified(0, 1, 2, 3, 4, 5), 105.0, 0.0, 3),
         ("complete", _verified(0, 1, 2, 3, 4, 5), 105.0, 4.0, 1),  # publish delay: only segments 4 s old
         ("live-edge", _verified(0, 2, 3), 103.0, 0.0, 1),  # 1 is due at 102, the gap deadline is 104
