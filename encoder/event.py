@@ -130,6 +130,7 @@ class LiveEvent:
         self.store.begin(self.layout.event_id, cfg.channel, cfg.renditions, cfg.framerate, cfg.segment_type)
         self.pump.start()
         try:
+            self._adopt_leftovers()
             self.ffmpeg.start()
             ends = time.monotonic() + duration if duration else None
             while not self._stop_requested.is_set():
@@ -204,6 +205,13 @@ class LiveEvent:
                 self.pump.notify()  # per rendition: the first segment need not wait for the others
                 if self.ffmpeg is not None:
                     self.ffmpeg.saw_segments()
+
+    def _adopt_leftovers(self) -> None:
+        for watcher, edge in zip(self.watchers, self.edges, strict=True):
+            for segment in watcher.adopt_leftovers():
+                self.live.track(edge, segment)
+                self.guard.track([segment])
+                log.warning("%s: adopted %s, finished before the last encoder stopped", edge.spec.name, segment.name)
 
     def _restarted(self) -> None:
         for watcher in self.watchers:

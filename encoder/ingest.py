@@ -98,6 +98,14 @@ class RenditionWatcher:
         """FFmpeg was restarted: the next segment follows a discontinuity."""
         self.discontinuity_pending = True
 
+    def adopt_leftovers(self) -> list[Segment]:
+        """Journal what the previous encoder's FFmpeg finished but the encoder did not journal before it died
+        (a power cut): those continue the old run; the next run starts after a discontinuity."""
+        self.discontinuity_pending = False
+        adopted = self.poll()
+        self.discontinuity_pending = bool(self.segments)
+        return adopted
+
     def poll(self) -> list[Segment]:
         """Journal the segments FFmpeg finished since the last poll; return them."""
         try:

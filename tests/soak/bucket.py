@@ -32,11 +32,8 @@ def get_text(s3: Any, bucket: str, key: str) -> str | None:
 
 
 def public_bucket(s3: Any, bucket: str, write: bool = False) -> None:
-    """Let anonymous clients read (and with ``write``, PUT) objects: moto checks the policy on unsigned requests.
-
-    moto accepts an unsigned PUT of a new key without a policy, but answers 403 to an unsigned PUT that
-    overwrites an existing key unless the bucket policy allows s3:PutObject.
-    """
+    """Let anonymous clients read (and with ``write``, PUT) objects: a bucket policy, which the server
+    (SeaweedFS) checks on unsigned requests. FFmpeg's own HTTP upload cannot sign requests."""
     actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
     policy = {
         "Version": "2012-10-17",

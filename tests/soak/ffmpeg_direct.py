@@ -1,12 +1,12 @@
 """The same faults against FFmpeg's own upload: the HLS muxer PUTting each file to S3 itself.
 
 FFmpeg runs the very command `surecast encode` builds (same test pattern, ladder, x264 and AAC options),
-with its outputs turned into URLs on moto (path-style, unsigned; the bucket policy allows anonymous PUT,
-because moto refuses an unsigned overwrite of the playlist otherwise), ``-method PUT``, a 30-segment live
+with its outputs turned into URLs on SeaweedFS (path-style, unsigned; the bucket policy allows anonymous PUT,
+as FFmpeg cannot sign requests), ``-method PUT``, a 30-segment live
 playlist, and without or with ``-ignore_io_errors 1``. Both variants run at once, each through its own
 link proxy and corrupting relay, driven by the same schedule:
 
-    FFmpeg ──> link FaultProxy (uplink throttle, refuse, 503) ──> FlipRelay (chunked bodies) ──> moto S3
+    FFmpeg ──> link FaultProxy (uplink throttle, refuse, 503) ──> FlipRelay (chunked bodies) ──> SeaweedFS
 
 A supervisor restarts FFmpeg one second after it exits early (as systemd or a shell loop would), with
 numbering continued, and counts that as an abort. Worker, Redis and disk faults do not apply: FFmpeg
@@ -38,7 +38,7 @@ from tests.soak.fliprelay import FlipRelay
 from tests.soak.observe import LivePoller
 from tests.soak.schedule import scaled
 from tests.support.faultproxy import FaultProxy
-from tests.support.procs import S3Server
+from tests.support.seaweed import SeaweedServer
 from tests.support.stack import direct_s3_client
 
 BUCKET = "soak-direct"
@@ -189,15 +189,15 @@ def run_direct(cfg: SoakConfig, workdir: Path) -> list[DirectResult]:
     workdir.mkdir(parents=True, exist_ok=True)
     names = [r.name for r in EncoderSection(renditions=cfg.renditions).ladder]
     with ExitStack() as cleanup:
-        moto = S3Server(workdir / "moto.log")
-        moto.start()
-        cleanup.callback(moto.stop)
-        s3 = direct_s3_client(moto.endpoint_url)
+        server = SeaweedServer(workdir / "seaweedfs")
+        server.start()
+        cleanup.callback(server.stop)
+        s3 = direct_s3_client(server.endpoint_url)
         s3.create_bucket(Bucket=BUCKET)
         public_bucket(s3, BUCKET, write=True)
         variants = []
         for label, ignore in (("FFmpeg PUT", False), ("FFmpeg PUT ignore_io_errors", True)):
-            relay = FlipRelay(moto.port)
+            relay = FlipRelay(server.port)
             relay.start()
             cleanup.callback(relay.stop)
             link = FaultProxy(relay.port)
@@ -209,7 +209,7 @@ def run_direct(cfg: SoakConfig, workdir: Path) -> list[DirectResult]:
         targets.link_up()
         pollers = [
             LivePoller(
-                direct_s3_client(moto.endpoint_url),
+                direct_s3_client(server.endpoint_url),
                 BUCKET,
                 [f"{v.prefix}/{n}/live.m3u8" for n in names],
                 interval=cfg.poll_interval,

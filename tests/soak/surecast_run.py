@@ -1,6 +1,6 @@
 """The surecast soak: a live test pattern through the real stack while the fault schedule runs, then checks.
 
-Redis (AOF, fsync always), real `surecast worker` processes, moto S3 behind two fault proxies (the link,
+Redis (AOF, fsync always), real `surecast worker` processes, SeaweedFS S3 behind two fault proxies (the link,
 and a corruptor) and `surecast encode`, all on 127.0.0.1 in one work folder; every process in its own
 process group, every one stopped on the way out.
 """
@@ -28,7 +28,8 @@ from tests.soak.observe import LivePoller, Sampler
 from tests.soak.schedule import Kind, scaled
 from tests.soak.targets import DiskFiller, SurecastTargets
 from tests.support.faultproxy import FaultProxy
-from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.procs import S3_ENV, RedisServer, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.seaweed import SeaweedServer
 from tests.support.stack import BIN, Stack, direct_s3_client
 
 log = logging.getLogger(__name__)
@@ -147,24 +148,24 @@ def run_surecast(cfg: SoakConfig, workdir: Path) -> SurecastResult:
     spool = workdir / "spool"
     spool.mkdir(parents=True)
     with ExitStack() as cleanup:
-        moto = S3Server(workdir / "moto.log")
-        moto.start()
-        cleanup.callback(moto.stop)
+        server = SeaweedServer(workdir / "seaweedfs")
+        server.start()
+        cleanup.callback(server.stop)
         redis = RedisServer()
         redis.start(free_port(), workdir / "redis", aof=True)
         cleanup.callback(redis.stop)
-        corruptor = FaultProxy(moto.port)
+        corruptor = FaultProxy(server.port)
         corruptor.start()
         cleanup.callback(corruptor.stop)
         link = FaultProxy(corruptor.port)
         link.start()
         cleanup.callback(link.stop)
-        s3 = direct_s3_client(moto.endpoint_url)
+        s3 = direct_s3_client(server.endpoint_url)
         s3.create_bucket(Bucket=BUCKET)
         disk = DiskFiller(workdir, cfg.disk_margin_bytes, cfg.disk_overshoot_bytes)
         cleanup.callback(disk.release)
         env = _env(cfg, redis, link, spool, disk.floor_mb)
-        stack = Stack(workdir, redis, moto, link, BUCKET, spool, env, s3)
+        stack = Stack(workdir, redis, server, link, BUCKET, spool, env, s3)
         cleanup.callback(stack.stop)
         targets = SurecastTargets(
             stack,
@@ -192,7 +193,7 @@ def run_surecast(cfg: SoakConfig, workdir: Path) -> SurecastResult:
             raise RuntimeError(f"encoder exited at start:\n{log_tail(encoder_log)}")
         t0 = time.time()
         poller = LivePoller(
-            direct_s3_client(moto.endpoint_url),
+            direct_s3_client(server.endpoint_url),
             BUCKET,
             [*media_keys, f"{PREFIX}/master.m3u8"],
             interval=cfg.poll_interval,
@@ -216,7 +217,7 @@ def run_surecast(cfg: SoakConfig, workdir: Path) -> SurecastResult:
             cfg,
             code,
             s3,
-            moto.endpoint_url,
+            server.endpoint_url,
             spool,
             names,
             media_keys,
