@@ -11,17 +11,14 @@ tests/system (the compose stack, the browser, the soak smoke).
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.faultproxy import FaultProxy
-from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port
+from tests.support.procs import S3Server
 from tests.support.seaweed import SeaweedServer, weed_binary
-from tests.support.stack import TEST_ENV, Stack, direct_s3_client
+from tests.support.stack import Stack, running_stack
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -58,42 +55,12 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 @pytest.fixture
 def stack(tmp_path: Path, s3_server: SeaweedServer) -> Iterator[Stack]:
-    yield from make_stack(tmp_path, s3_server)
-
-
-def make_stack(tmp_path: Path, s3_server: SeaweedServer | S3Server) -> Iterator[Stack]:
-    redis = RedisServer()
-    redis.start(free_port(), tmp_path / "redis", aof=True)
-    proxy = FaultProxy(s3_server.port)
-    proxy.start()
-    bucket = f"t-{uuid.uuid4().hex[:12]}"
-    s3 = direct_s3_client(s3_server.endpoint_url)
-    s3.create_bucket(Bucket=bucket)
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SURECAST_")},
-        **S3_ENV,
-        **TEST_ENV,
-        "SURECAST_REDIS_URL": redis.url,
-        "SURECAST_S3_BUCKET": bucket,
-        "SURECAST_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
-        "SURECAST_S3_PREFIX": "live",
-        "SURECAST_SPOOL_DIR": str(spool),
-        # Credentials through settings as well as AWS_* (in-process clients see only the settings).
-        "SURECAST_S3_ACCESS_KEY_ID": "testing",
-        "SURECAST_S3_SECRET_ACCESS_KEY": "testing",
-    }
-    st = Stack(tmp_path, redis, s3_server, proxy, bucket, spool, env, s3)
-    try:
+    with running_stack(tmp_path, s3_server) as st:
         yield st
-    finally:
-        st.stop()
-        proxy.stop()
-        redis.stop()
 
 
 @pytest.fixture
 def moto_stack(tmp_path: Path, moto_server: S3Server) -> Iterator[Stack]:
     """A stack whose S3 server is moto: for tests that need a server which stores what it is sent."""
-    yield from make_stack(tmp_path, moto_server)
+    with running_stack(tmp_path, moto_server) as st:
+        yield st

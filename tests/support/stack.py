@@ -10,6 +10,8 @@ import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from botocore.config import Config
 from core.settings import Settings
 from journal.files import Journal
 from tests.support.faultproxy import FaultProxy
-from tests.support.procs import RedisServer, S3Server, log_tail, spawn, terminate, wait_until
+from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
 from tests.support.seaweed import SeaweedServer
 
 BIN = Path(sys.executable).parent
@@ -165,3 +167,37 @@ _HANDLED = re.compile(r"delivered (\S+) bytes=|(\S+) already stored intact")
 def delivered_keys(text: str) -> list[str]:
     """Keys a worker log shows as delivered, or found already stored intact on a later attempt."""
     return [a or b for a, b in _HANDLED.findall(text)]
+
+
+@contextmanager
+def running_stack(tmp_path: Path, s3_server: SeaweedServer | S3Server) -> Iterator[Stack]:
+    """Redis with AOF, a bucket, a spool and a fault proxy in front of ``s3_server``; stopped after."""
+    redis = RedisServer()
+    redis.start(free_port(), tmp_path / "redis", aof=True)
+    proxy = FaultProxy(s3_server.port)
+    proxy.start()
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    s3 = direct_s3_client(s3_server.endpoint_url)
+    s3.create_bucket(Bucket=bucket)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SURECAST_")},
+        **S3_ENV,
+        **TEST_ENV,
+        "SURECAST_REDIS_URL": redis.url,
+        "SURECAST_S3_BUCKET": bucket,
+        "SURECAST_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "SURECAST_S3_PREFIX": "live",
+        "SURECAST_SPOOL_DIR": str(spool),
+        # Credentials through settings as well as AWS_* (in-process clients see only the settings).
+        "SURECAST_S3_ACCESS_KEY_ID": "testing",
+        "SURECAST_S3_SECRET_ACCESS_KEY": "testing",
+    }
+    st = Stack(tmp_path, redis, s3_server, proxy, bucket, spool, env, s3)
+    try:
+        yield st
+    finally:
+        st.stop()
+        proxy.stop()
+        redis.stop()
