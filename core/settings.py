@@ -19,8 +19,10 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.client_settings import ClientSection
+from core.embedded_s3_settings import EmbeddedS3Section
 from core.encoder_settings import EncoderSection
 from core.errors import SurecastError
+from core.s3_credentials import read_credentials_file
 from core.service_settings import FlowerSection, MetricsSection
 
 MIB = 1024 * 1024
@@ -46,6 +48,9 @@ class S3Section(BaseModel):
     region: str = "us-east-1"
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+    # A file holding the key pair (core.s3_credentials), read at start when the two above are empty:
+    # how the containers of the compose stack get the keys the embedded S3 server generated.
+    credentials_file: str = ""
     addressing_style: Literal["auto", "path", "virtual"] = "path"
     # boto3 >= 1.36 adds CRC32 trailers to every PUT by default, which several S3-compatible
     # servers reject or store inside the object. Pinned here so an SDK upgrade changes nothing.
@@ -151,6 +156,7 @@ class Settings(BaseSettings):
     flower: FlowerSection = FlowerSection()
     encoder: EncoderSection = EncoderSection()
     client: ClientSection = ClientSection()
+    embedded_s3: EmbeddedS3Section = EmbeddedS3Section()
 
     @property
     def visibility_timeout(self) -> int:
@@ -229,7 +235,7 @@ def load_settings() -> Settings:
     if typos:
         raise SettingsError("; ".join(typos))
     try:
-        return Settings()
+        return _with_file_credentials(Settings())
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -241,6 +247,19 @@ def load_settings() -> Settings:
             shown = "<hidden>" if name in _SECRET_VARIABLES else repr(err.get("input"))
             lines.append(f"{name}: {err['msg']} (got {shown})")
         raise SettingsError("invalid setting " + "; ".join(lines)) from None
+
+
+def _with_file_credentials(settings: Settings) -> Settings:
+    """The keys of SURECAST_S3_CREDENTIALS_FILE filled in, unless keys are given directly."""
+    s3 = settings.s3
+    if not s3.credentials_file or (s3.access_key_id and s3.secret_access_key):
+        return settings
+    try:
+        pair = read_credentials_file(Path(s3.credentials_file))
+    except ValueError as exc:
+        raise SettingsError(f"invalid setting SURECAST_S3_CREDENTIALS_FILE: {exc}") from None
+    keys = {"access_key_id": SecretStr(pair.access_key_id), "secret_access_key": pair.secret_access_key}
+    return settings.model_copy(update={"s3": s3.model_copy(update=keys)})
 
 
 EXIT_BAD_SETTINGS = 2
