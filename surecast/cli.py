@@ -25,6 +25,7 @@ for command in (
     encode.finish_event,
     stack.flower,
     stack.bucket_setup,
+    stack.embedded_s3,
     play.play,
     play.player,
 ):

@@ -1,8 +1,10 @@
 """`surecast up`: the whole stack without Docker, for a laptop.
 
-Starts an embedded Redis when the configured one does not answer on loopback, one upload worker
-with N processes, the encoder, Flower and the metrics endpoint, each as a child process; Ctrl-C
-(or SIGTERM) ends the event cleanly and stops them all, Redis last.
+Starts an embedded Redis when the configured one does not answer on loopback, the embedded S3 server
+(`surecast embedded-s3`) when no destination is configured, one upload worker with N processes, the
+encoder, Flower, the metrics endpoint and, with the embedded S3 server, the web player, each as a child
+process; Ctrl-C (or SIGTERM) ends the event cleanly and stops them in reverse order: the encoder first
+(its SIGINT finishes the event), then the workers, the S3 server, and Redis last.
 """
 
 from __future__ import annotations
@@ -16,16 +18,37 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import boto3
 import redis
+from botocore.exceptions import BotoCoreError
 
 from core.service_settings import LOOPBACK_ADDRESSES
+from core.settings import S3Section, Settings
+from surecast.embedded_s3 import Layout
+from surecast.embedded_s3_process import (
+    INSTALL_HINT,
+    EmbeddedS3Error,
+    admin_client,
+    is_ready,
+    load_or_create_credentials,
+    weed_binary,
+)
 
 log = logging.getLogger(__name__)
 SURECAST = [sys.executable, "-m", "surecast"]
+
+
+REDIS_READY_TIMEOUT = 30.0
+S3_READY_TIMEOUT = 120.0
+S3_STOP_TIMEOUT = 15.0  # `surecast embedded-s3` stops weed within about 7 s
+ANNOUNCE_INTERVAL = 1.0
 
 
 @dataclass
@@ -35,6 +58,9 @@ class Child:
     stop_signal: int
     stop_timeout: float
     proc: subprocess.Popen[bytes] | None = None
+    # Asked after the start until it says yes (at most ready_timeout s), before the next child starts.
+    ready: Callable[[], bool] | None = None
+    ready_timeout: float = 0.0
 
 
 def redis_server_binary() -> str | None:
@@ -72,10 +98,44 @@ def embedded_redis(url: str, data_dir: Path) -> Child | None:
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [binary, "--bind", "127.0.0.1", "--port", str(parts.port or 6379), "--dir", str(data_dir)]
     argv += ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--save", ""]
-    return Child("redis", argv, signal.SIGTERM, 10)
+    return Child("redis", argv, signal.SIGTERM, 10, ready=lambda: redis_answers(url), ready_timeout=REDIS_READY_TIMEOUT)
 
 
-def plan_children(workers: int, encoder_args: list[str] | None, flower: bool, metrics: bool) -> list[Child]:
+def embedded_s3_child(settings: Settings) -> tuple[Child, dict[str, str]]:
+    """`surecast embedded-s3` as a child, and the variables that point every other child at it.
+
+    The admin keys are made (or read) here, before the child starts, so both sides hold the same pair.
+    """
+    if weed_binary() is None:
+        raise EmbeddedS3Error(f"no S3 destination is configured and the embedded S3 server is missing: {INSTALL_HINT}")
+    section = settings.embedded_s3
+    keys = load_or_create_credentials(Layout.from_settings(section, Path(settings.spool.dir)).credentials)
+    endpoint = f"http://127.0.0.1:{section.port}"
+    probe = admin_client(endpoint, keys, connect_timeout=1, read_timeout=2)
+    child = Child(
+        "s3",
+        [*SURECAST, "embedded-s3"],
+        signal.SIGTERM,
+        S3_STOP_TIMEOUT,
+        ready=lambda: is_ready(probe, settings.s3.bucket),
+        ready_timeout=S3_READY_TIMEOUT,
+    )
+    env = {
+        "SURECAST_S3_ENDPOINT_URL": endpoint,
+        "SURECAST_S3_BUCKET": settings.s3.bucket,
+        "SURECAST_S3_ACCESS_KEY_ID": keys.access_key_id,
+        "SURECAST_S3_SECRET_ACCESS_KEY": keys.secret_access_key.get_secret_value(),
+    }
+    return child, env
+
+
+def plan_children(
+    workers: int,
+    encoder_args: list[str] | None,
+    flower: bool,
+    metrics: bool,
+    player_stream: str | None = None,
+) -> list[Child]:
     """The surecast processes to run, in start order. Pure."""
     children = [Child("worker", [*SURECAST, "worker", "-c", str(workers)], signal.SIGTERM, 60)]
     if encoder_args is not None:
@@ -85,7 +145,84 @@ def plan_children(workers: int, encoder_args: list[str] | None, flower: bool, me
         children.append(Child("flower", [*SURECAST, "flower"], signal.SIGTERM, 10))
     if metrics:
         children.append(Child("metrics", [*SURECAST, "metrics"], signal.SIGTERM, 5))
+    if player_stream is not None:
+        children.append(Child("player", [*SURECAST, "player", "--stream", player_stream], signal.SIGTERM, 5))
     return children
+
+
+# The destination ------------------------------------------------------------------------------------------
+
+
+def chain_has_credentials() -> bool:
+    """Whether boto3's own chain (AWS_* variables, ~/.aws, an instance role, ...) finds credentials.
+
+    A chain that cannot even be read (a named profile that does not exist) counts as configured: the
+    user meant AWS, and the workers will say what is wrong with it.
+    """
+    try:
+        return boto3.Session().get_credentials() is not None
+    except BotoCoreError:
+        return True
+
+
+def needs_embedded_s3(s3: S3Section, chain_credentials: bool) -> bool:
+    """No destination configured: no endpoint, no keys in the settings, none in boto3's chain. Pure."""
+    return not (s3.endpoint_url or s3.access_key_id or s3.secret_access_key or chain_credentials)
+
+
+def describe_destination(s3: S3Section) -> str:
+    """One line naming the configured destination. Pure."""
+    where = s3.endpoint_url or f"AWS S3 ({s3.region})"
+    keys = "keys from SURECAST_S3_*" if s3.access_key_id and s3.secret_access_key else "boto3's credential chain"
+    return f"destination s3://{s3.bucket}/{s3.prefix + '/' if s3.prefix else ''} at {where}, {keys}"
+
+
+def event_id_in(encoder_args: Sequence[str]) -> str | None:
+    """The value of ``--event-id`` among the arguments for `surecast encode`, if given. Pure."""
+    for i, arg in enumerate(encoder_args):
+        if arg == "--event-id" and i + 1 < len(encoder_args):
+            return encoder_args[i + 1]
+        if arg.startswith("--event-id="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def page_url(bind: str, port: int) -> str:
+    """The web player's address for a browser on this machine. Pure."""
+    host = "127.0.0.1" if bind in ("", "0.0.0.0", "::") else bind
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def answers_anonymously(url: str) -> bool:
+    """An unsigned HEAD of ``url`` answers 200 (what a browser will get)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=2) as response:
+            return int(response.status) == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stream_announcer(line: str, playlist_url: str, wait: float) -> Callable[[], bool]:
+    """A check for run()'s loop that prints ``line`` once the playlist answers (or after ``wait`` s,
+    noting it does not yet); True once printed."""
+    deadline = time.monotonic() + wait
+    last = 0.0
+
+    def announce() -> bool:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < ANNOUNCE_INTERVAL:
+            return False
+        last = now
+        if answers_anonymously(playlist_url):
+            print(line, flush=True)
+            return True
+        if now >= deadline:
+            print(f"{line} (the playlist does not answer yet)", flush=True)
+            return True
+        return False
+
+    return announce
 
 
 def flower_credentials(env: dict[str, str]) -> tuple[str, str] | None:
@@ -97,8 +234,11 @@ def flower_credentials(env: dict[str, str]) -> tuple[str, str] | None:
     return user, password
 
 
-def run(redis_child: Child | None, children: list[Child], env: dict[str, str], logs: Path) -> int:
-    """Start everything, wait until Ctrl-C/SIGTERM or a child dies, then stop in reverse order."""
+def run(children: list[Child], env: dict[str, str], logs: Path, announce: Callable[[], bool] | None = None) -> int:
+    """Start everything in order, wait until Ctrl-C/SIGTERM or a child dies, then stop in reverse order.
+
+    ``announce`` is asked in the waiting loop until it returns True (the player line of `surecast up`).
+    """
     logs.mkdir(parents=True, exist_ok=True)
     stopping = False
 
@@ -106,19 +246,29 @@ def run(redis_child: Child | None, children: list[Child], env: dict[str, str], l
         nonlocal stopping
         stopping = True
 
+    def is_stopping() -> bool:
+        return stopping
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     started: list[Child] = []
     failed = 0
     try:
-        for child in ([redis_child] if redis_child else []) + children:
+        for child in children:
+            if stopping:
+                break
             child.proc = _start(child, env, logs)
             started.append(child)
-            if child is redis_child:
-                deadline = time.monotonic() + 10
-                while not redis_answers(env["SURECAST_REDIS_URL"]) and time.monotonic() < deadline:
-                    time.sleep(0.1)
             log.info("started %s (pid %d), log %s", child.name, child.proc.pid, logs / f"{child.name}.log")
+            if child.ready is not None and not _wait_ready(child, is_stopping):
+                if not stopping:
+                    code = child.proc.poll()
+                    why = f"exited with {code}" if code is not None else f"not ready within {child.ready_timeout:.0f} s"
+                    log.error("%s %s; stopping everything (see %s)", child.name, why, logs / f"{child.name}.log")
+                    failed = 1
+                stopping = True
         while not stopping:
+            if announce is not None and announce():
+                announce = None
             for child in started:
                 code = child.proc.poll() if child.proc else None
                 if code is not None:
@@ -137,6 +287,17 @@ def run(redis_child: Child | None, children: list[Child], env: dict[str, str], l
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return failed
+
+
+def _wait_ready(child: Child, stopping: Callable[[], bool]) -> bool:
+    """Poll the child's ready check (bounded); False if it died, timed out or a stop was asked for."""
+    assert child.ready is not None and child.proc is not None
+    deadline = time.monotonic() + child.ready_timeout
+    while not child.ready():
+        if stopping() or child.proc.poll() is not None or time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def _start(child: Child, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:

@@ -5,7 +5,7 @@ and passes them down.
     status.py     status (and --watch), metrics
     encode.py     encode, finish-event
     play.py       play, player
-    stack.py      up, scale, flower, bucket-setup
+    stack.py      up, scale, flower, bucket-setup, embedded-s3
 """
 
 from __future__ import annotations

@@ -1,16 +1,23 @@
-"""`surecast up`, `scale`, `flower` and `bucket-setup`: running and preparing the whole stack."""
+"""`surecast up`, `scale`, `flower`, `bucket-setup` and `embedded-s3`: running and preparing the whole stack."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from core.settings import settings_or_exit
+from core.settings import Settings, settings_or_exit
 from surecast.commands import report_preflight, setup_logging
+
+# `surecast up` prints the player's URL once the master playlist answers, or after this many seconds.
+WATCH_WAIT = 90.0
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -22,11 +29,22 @@ from surecast.commands import report_preflight, setup_logging
 def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool, encode_args: tuple[str, ...]) -> None:
     """The stack without Docker: Redis if none answers, workers, encoder, Flower, metrics; Ctrl-C stops all.
 
-    Arguments after the options go to `surecast encode`, e.g. `surecast up -- --duration 600`.
+    With no S3 destination configured (no SURECAST_S3_ENDPOINT_URL, no keys in SURECAST_S3_* or in
+    boto3's chain) it also runs the embedded S3 server (`surecast embedded-s3`, data under the spool)
+    and the web player, and prints the player's URL. Arguments after the options go to
+    `surecast encode`, e.g. `surecast up -- --duration 600`.
     """
     settings = settings_or_exit()
     setup_logging("INFO")
-    from surecast.up import embedded_redis, flower_credentials, plan_children, run
+    from surecast.up import (
+        chain_has_credentials,
+        describe_destination,
+        embedded_redis,
+        flower_credentials,
+        needs_embedded_s3,
+        plan_children,
+        run,
+    )
 
     env = dict(os.environ)
     env["SURECAST_REDIS_URL"] = settings.redis.url.get_secret_value()
@@ -35,15 +53,59 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
         redis_child = embedded_redis(env["SURECAST_REDIS_URL"], spool / "redis")
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
+    services = [redis_child] if redis_child else []
+    encoder_args = None if no_encoder else list(encode_args)
+    player_stream: str | None = None
+    announce = None
+    if needs_embedded_s3(settings.s3, chain_has_credentials()):
+        from surecast.embedded_s3_process import EmbeddedS3Error
+        from surecast.up import embedded_s3_child
+
+        try:
+            s3_child, s3_env = embedded_s3_child(settings)
+        except EmbeddedS3Error as exc:
+            raise click.ClickException(str(exc)) from None
+        services.append(s3_child)
+        env.update(s3_env)
+        click.echo(
+            f"surecast up: no S3 destination configured: the embedded S3 server at {s3_env['SURECAST_S3_ENDPOINT_URL']}"
+        )
+        if encoder_args is not None:
+            player_stream, announce = _watch(settings, encoder_args)
+    else:
+        click.echo(f"surecast up: {describe_destination(settings.s3)}")
+        # (The embedded server is checked by its ready test instead, and each worker runs a preflight.)
+        report_preflight(settings.s3, background=True)
     if not no_flower and (creds := flower_credentials(env)):
         click.echo(
             f"Flower: http://127.0.0.1:5555 user {creds[0]} password {creds[1]} (set SURECAST_FLOWER_* to choose)"
         )
-    report_preflight(settings.s3, background=True)
     children = plan_children(
-        workers or settings.worker.concurrency, None if no_encoder else list(encode_args), not no_flower, not no_metrics
+        workers or settings.worker.concurrency, encoder_args, not no_flower, not no_metrics, player_stream
     )
-    sys.exit(run(redis_child, children, env, spool / "logs"))
+    sys.exit(run(services + children, env, spool / "logs", announce))
+
+
+def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
+    """The event's master playlist URL (choosing the event id and adding it to ``encoder_args`` unless
+    they set it) and the check that prints the player's URL once that playlist answers."""
+    from encoder.keys import EventLayout
+    from encoder.prepare import choose_event_id
+    from surecast.embedded_s3 import object_url, public_base_url
+    from surecast.up import event_id_in, page_url, stream_announcer
+
+    event_id = event_id_in(encoder_args)
+    if event_id is None:
+        event_id = choose_event_id(settings, datetime.now(UTC))
+        encoder_args += ["--event-id", event_id]
+    try:
+        master = EventLayout(settings.s3.prefix, event_id).master_key()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--event-id") from None
+    playlist = object_url(public_base_url(settings.embedded_s3), settings.s3.bucket, master)
+    page = page_url(settings.client.player_bind, settings.client.player_port)
+    line = f"surecast up: watch event {event_id} at {page} (the web player of {playlist})"
+    return playlist, stream_announcer(line, playlist, WATCH_WAIT)
 
 
 @click.command()
@@ -151,3 +213,68 @@ def bucket_setup(
             click.echo(f"bucket {bucket}: {step} {outcome}")
     except (BucketSetupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@click.command("embedded-s3")
+def embedded_s3() -> None:
+    """Run the embedded S3 server (SeaweedFS) in the foreground, as the compose stack's `s3` service does.
+
+    Data and the generated admin keys are under SURECAST_EMBEDDED_S3_DIR (default <spool>/s3); the
+    bucket is created with CORS for browser players, and anyone may GET objects under SURECAST_S3_PREFIX
+    (only there). SIGTERM or Ctrl-C stops it within seconds.
+    """
+    settings = settings_or_exit()
+    setup_logging("INFO")
+    from surecast.bucket_setup import BucketSetupError
+    from surecast.embedded_s3 import Layout, Ports, object_url, public_base_url, public_read_actions
+    from surecast.embedded_s3_process import (
+        INSTALL_HINT,
+        EmbeddedS3Error,
+        WeedProcess,
+        admin_client,
+        load_or_create_credentials,
+        prepare_bucket,
+        weed_binary,
+    )
+
+    section, bucket, prefix = settings.embedded_s3, settings.s3.bucket, settings.s3.prefix
+    binary = weed_binary()
+    if binary is None:
+        raise click.ClickException(f"no `weed` binary: {INSTALL_HINT}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    layout = Layout.from_settings(section, Path(settings.spool.dir))
+    if not prefix:
+        click.echo(
+            "surecast embedded-s3: SURECAST_S3_PREFIX is empty: the whole bucket is readable by anyone", err=True
+        )
+    try:
+        keys = load_or_create_credentials(layout.credentials)
+        weed = WeedProcess(
+            binary, layout, Ports.from_settings(section), keys, public_read_actions(bucket, prefix), section.bind
+        )
+    except EmbeddedS3Error as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        seconds = weed.start()
+        outcomes = prepare_bucket(admin_client(weed.endpoint_url, keys), bucket, prefix)
+    except (EmbeddedS3Error, BucketSetupError) as exc:
+        weed.stop()
+        raise click.ClickException(str(exc)) from None
+    steps = ", ".join(f"{step} {outcome}" for step, outcome in outcomes)
+    public = object_url(public_base_url(section), bucket, f"{prefix}/" if prefix else "")
+    click.echo(
+        f"surecast embedded-s3: s3://{bucket} on {section.bind}:{section.port}, ready in {seconds:.1f} s "
+        f"({steps}); admin keys in {layout.credentials}; public: {public}",
+    )
+    sys.stdout.flush()
+    while not stop.wait(1.0):
+        if not weed.running:
+            click.echo(
+                f"surecast embedded-s3: weed exited unexpectedly; log {layout.log}:\n{weed.log_tail()}", err=True
+            )
+            weed.kill()
+            sys.exit(1)
+    weed.stop()
+    click.echo("surecast embedded-s3: stopped")
