@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Test the compose stack on this machine: build the image, run docker-compose.yml with
-# deploy/compose.test.yml (host networking, 127.0.0.1 only, a moto S3 server as the destination) and
+# deploy/compose.test.yml (host networking, 127.0.0.1 only, the stack's embedded S3 server as the destination) and
 # check delivery, Flower's auth, `surecast scale 3`, and a stop and start that loses nothing.
 # The checks are tests/system/test_compose.py; extra arguments go to pytest.
 #
