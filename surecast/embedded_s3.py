@@ -5,7 +5,8 @@ identities document and its folder. Pure: no I/O (surecast.embedded_s3_process r
 What the command line does, and why (checked against ``weed server -h`` of 4.48):
 
 - ``-ip=127.0.0.1 -ip.bind=127.0.0.1``: the master, the volume server and the filer listen on loopback
-  only (the filer has no authentication); ``-s3.ip.bind`` opens just the S3 gateway wider where asked.
+  only (the filer has no authentication); ``-s3.ip.bind`` opens just the S3 gateway wider where asked
+  (its HTTP port and its gRPC port; the compose file publishes only the former, on loopback).
 - Every HTTP port and every gRPC port is given explicitly, gRPC = HTTP + 10000 (SeaweedFS's convention).
 - ``-s3.port.iceberg=0 -s3.port.lance=0``: 4.4x opens an Iceberg REST catalog on 8181 and a Lance
   listener on 9101 by default, which would collide with a second server on the machine.

@@ -23,6 +23,7 @@ from surecast.embedded_s3 import (
     weed_argv,
     weed_environment,
 )
+from surecast.embedded_s3_process import EmbeddedS3Error
 from surecast.up import describe_destination, event_id_in, needs_embedded_s3, page_url
 
 PORTS = Ports(master=9333, volume=9334, filer=9335, s3=8333)
@@ -235,3 +236,16 @@ def test_a_missing_credentials_file_is_one_line_naming_the_variable(
     monkeypatch.setenv("SURECAST_S3_CREDENTIALS_FILE", str(clean_settings_env / "absent"))
     with pytest.raises(SettingsError, match="SURECAST_S3_CREDENTIALS_FILE: cannot read .*absent"):
         load_settings()
+
+
+def test_without_the_wheel_up_says_how_to_get_it_in_one_line(
+    clean_settings_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import surecast.up
+
+    monkeypatch.setattr(surecast.up, "weed_binary", lambda: None)
+    with pytest.raises(EmbeddedS3Error) as caught:
+        surecast.up.embedded_s3_child(load_settings())
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "pip install 'surecast[laptop]'" in message and "SURECAST_S3_ENDPOINT_URL" in message
