@@ -192,7 +192,8 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         assert isinstance(found, re.Match)
         event, page, playlist = found.groups()
         print(f"player line {time.monotonic() - began:.1f} s after `surecast up` started")
-        print(re.search(r"ready in [\d.]+ s", (spool / "logs" / "s3.log").read_text()))
+        ready = re.search(r"ready in [\d.]+ s", (spool / "logs" / "s3.log").read_text())
+        print(f"embedded S3 {ready.group(0) if ready else '(no ready line)'}")
         s3_port = env["SURECAST_EMBEDDED_S3_PORT"]
         assert f"surecast up: no S3 destination configured: the embedded S3 server at http://127.0.0.1:{s3_port}" in (
             log.read_text()
