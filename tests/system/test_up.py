@@ -42,6 +42,25 @@ def command_line(process: psutil.Process) -> str:
         return ""
 
 
+def kill_tree(up: subprocess.Popen[bytes]) -> None:
+    """SIGKILL `surecast up` and every process below it (its children run in their own sessions, so
+    killing `up` alone would leave them running after a failed assertion)."""
+    if up.poll() is not None:
+        return
+    try:
+        below = psutil.Process(up.pid).children(recursive=True)
+    except psutil.Error:
+        below = []
+    up.kill()
+    for process in below:
+        try:
+            process.kill()
+        except psutil.Error:
+            continue
+    up.wait(10)
+    psutil.wait_procs(below, timeout=10)
+
+
 def test_children_are_planned_in_start_order() -> None:
     names = [c.name for c in plan_children(3, ["--duration", "5"], flower=True, metrics=True)]
     assert names == ["worker", "encoder", "flower", "metrics"]
@@ -110,8 +129,7 @@ def test_up_runs_an_event_end_to_end_with_embedded_redis_and_stops_everything(st
         assert (stack.spool / "redis" / "appendonlydir").exists()
         assert journal.totals().files[State.FAILED] == 0
     finally:
-        if up.poll() is None:
-            up.kill()
+        kill_tree(up)
 
 
 # No destination configured: the embedded S3 server ----------------------------------------------------------
@@ -246,8 +264,7 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         assert stopped.index("worker") < stopped.index("s3") < stopped.index("redis"), stopped
         assert not [p for p in psutil.process_iter(["cmdline"]) if str(spool) in " ".join(p.info["cmdline"] or [])]
     finally:
-        if up.poll() is None:
-            up.kill()
+        kill_tree(up)
 
     # a second `surecast up` on the same spool: the same keys, the data still there
     keys_before = credentials.read_text()
@@ -269,5 +286,4 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         assert http(f"http://127.0.0.1:{s3_port}/surecast/private/notes.txt")[0] == 403
         stop_up(second, log)
     finally:
-        if second.poll() is None:
-            second.kill()
+        kill_tree(second)
