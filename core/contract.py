@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 UPLOAD_TASK = "surecast.upload"
+# The destination of SURECAST_S3_*; backups have names of their own (core.destinations).
+PRIMARY = "primary"
 
 # Celery queue priorities with the Redis transport: lower number = served first. Redis has no native
 # priorities: kombu emulates them with one list per step.
@@ -114,6 +116,8 @@ class UploadJob(BaseModel):
     kind: FileKind = FileKind.OTHER
     # Playlists are re-written under one key; a task carrying an older version is stale and skipped.
     version: int = Field(default=0, ge=0)
+    # Which destination's bucket (and journal) the file is for.
+    destination: str = PRIMARY
 
     @field_validator("path")
     @classmethod
@@ -124,6 +128,11 @@ class UploadJob(BaseModel):
     @classmethod
     def _key(cls, value: str) -> str:
         return check_object_key(value)
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        return check_event_id(value)
 
     @field_validator("md5")
     @classmethod

@@ -12,20 +12,19 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.client_settings import ClientSection
+from core.destinations import PRIMARY, BackupSection, Destination, queue_for
 from core.embedded_s3_settings import EmbeddedS3Section
 from core.encoder_settings import EncoderSection
 from core.errors import SurecastError
 from core.s3_credentials import read_credentials_file
+from core.s3_section import S3Section
 from core.service_settings import FlowerSection, MetricsSection
-
-MIB = 1024 * 1024
 
 
 class RedisSection(BaseModel):
@@ -38,53 +37,6 @@ class RedisSection(BaseModel):
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
-
-
-class S3Section(BaseModel):
-    bucket: str = "surecast"
-    endpoint_url: str = Field(default="", description="empty = AWS")
-    prefix: str = "live"
-    region: str = "us-east-1"
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    # A file holding the key pair (core.s3_credentials), read at start when the two above are empty:
-    # how the containers of the compose stack get the keys the embedded S3 server generated.
-    credentials_file: str = ""
-    addressing_style: Literal["auto", "path", "virtual"] = "path"
-    # boto3 >= 1.36 adds CRC32 trailers to every PUT by default, which several S3-compatible
-    # servers reject or store inside the object. Pinned here so an SDK upgrade changes nothing.
-    checksum: Literal["when_required", "when_supported"] = "when_required"
-    # An additional checksum stored with each object, verified where the ETag is not an MD5 (SSE-KMS).
-    checksum_algorithm: Literal["none", "SHA256"] = "none"
-    # The integrity test: "head" compares the returned ETag, then reads back size, ETag and checksum;
-    # "etag" trusts the returned ETag (S3's own MD5 of what it received) and saves one request per file.
-    verify: Literal["head", "etag"] = "head"
-    multipart_threshold: int = Field(default=16 * MIB, ge=5 * MIB)
-    part_size: int = Field(default=8 * MIB, ge=5 * MIB)
-    connect_timeout: float = Field(default=5.0, gt=0)
-    read_timeout: float = Field(default=30.0, gt=0)
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket_name(cls, value: str) -> str:
-        if not 3 <= len(value) <= 63 or not all(c.isalnum() or c in "-." for c in value):
-            raise ValueError("must be 3-63 characters of letters, digits, '-' or '.'")
-        return value
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must be empty (AWS) or start with http:// or https://")
-        return value
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        value = value.strip("/")
-        if ".." in value.split("/"):
-            raise ValueError("must not contain '..'")
         return value
 
 
@@ -157,6 +109,42 @@ class Settings(BaseSettings):
     encoder: EncoderSection = EncoderSection()
     client: ClientSection = ClientSection()
     embedded_s3: EmbeddedS3Section = EmbeddedS3Section()
+    # More destinations beside SURECAST_S3_*, as JSON (core.destinations).
+    backups: list[BackupSection] = Field(default_factory=list)
+    _destination: str = PrivateAttr(default=PRIMARY)
+
+    @property
+    def destination(self) -> str:
+        """The destination this process serves (core.destinations.for_destination); the primary by default."""
+        return self._destination
+
+    @property
+    def queue(self) -> str:
+        """The Celery queue of this process's destination."""
+        return queue_for(self.worker.queue, self._destination)
+
+    def destinations(self) -> list[Destination]:
+        """The primary first, then the backups in the order given (of the settings as loaded)."""
+        if self._destination != PRIMARY:
+            raise ValueError("destinations() needs the settings as loaded, not those of one destination")
+        base = self.worker.queue
+        found = [Destination(PRIMARY, self.s3, base)]
+        found += [Destination(b.name, b, queue_for(base, b.name)) for b in self.backups]
+        return found
+
+    def for_destination(self, name: str) -> Settings:
+        """These settings as a process serving destination ``name`` sees them: its S3 section as ``s3``, its
+        queue as ``queue``, its name as ``destination`` (which picks its journal file). ValueError if unknown."""
+        if self._destination == name:
+            return self
+        for found in self.destinations():
+            if found.name == name:
+                s3 = S3Section.model_validate(found.s3.model_dump(include=set(S3Section.model_fields)))
+                derived = self.model_copy(update={"s3": s3})
+                derived._destination = name
+                return derived
+        known = ", ".join(d.name for d in self.destinations())
+        raise ValueError(f"no destination {name!r}: the destinations are {known} (SURECAST_BACKUPS adds backups)")
 
     @property
     def visibility_timeout(self) -> int:
@@ -169,6 +157,13 @@ class Settings(BaseSettings):
     def _min_visibility_timeout(self) -> int:
         busy = self.upload.time_limit + int(self.upload.backoff_cap) + 1
         return busy + max(5, busy // 10)
+
+    @model_validator(mode="after")
+    def _backups_distinct(self) -> Settings:
+        named = [b.name for b in self.backups]
+        if len(set(named)) != len(named):
+            raise ValueError(f"SURECAST_BACKUPS: each backup needs its own name, got {', '.join(named)}")
+        return self
 
     @model_validator(mode="after")
     def _visibility_above_limits(self) -> Settings:
@@ -203,8 +198,10 @@ def known_variables() -> set[str]:
     names: set[str] = set()
     for section, field in Settings.model_fields.items():
         model = field.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
-        names.update(f"SURECAST_{section}_{name}".upper() for name in model.model_fields)
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names.update(f"SURECAST_{section}_{name}".upper() for name in model.model_fields)
+        else:  # a setting of its own, such as SURECAST_BACKUPS
+            names.add(f"SURECAST_{section}".upper())
     return names
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,9 +46,19 @@ def stale_playlist_versions(names: Iterable[str]) -> list[str]:
 class DiskGuard:
     """Removes verified local copies of one event's files; reports free space."""
 
-    def __init__(self, spool: Path, journal: Journal, retention: float, min_free_bytes: int) -> None:
+    def __init__(
+        self,
+        spool: Path,
+        journal: Journal,
+        retention: float,
+        min_free_bytes: int,
+        others: Sequence[tuple[Journal, Callable[[str], str]]] = (),
+    ) -> None:
         self.spool = spool
         self.journal = journal
+        # Backup destinations: (journal, primary key -> its key). A copy stays until each has verified it,
+        # but when the disk is low the primary's verification is enough (recording must go on).
+        self.others = list(others)
         self.retention = retention
         self.min_free_bytes = min_free_bytes
         self._kept: dict[str, Segment] = {}
@@ -97,6 +107,10 @@ class DiskGuard:
             self._warned = False
         cutoff = now if low else now - self.retention
         safe = self.journal.verified_before(self._kept, cutoff)
+        if not low:
+            for journal, own in self.others:
+                mine = {own(k): k for k in safe}
+                safe = {mine[k] for k in journal.verified_before(mine, cutoff)}
         removed = 0
         for key in safe:
             segment = self._kept.pop(key)

@@ -26,4 +26,6 @@ class FFmpegNotFound(EncoderError):
 
 
 class ArchiveIncomplete(EncoderError):
-    pass
+    def __init__(self, message: str, archived: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.archived = archived or []  # the destinations where the event was archived all the same

@@ -16,10 +16,11 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from core.destinations import PRIMARY
 from core.encoder_settings import EncoderSection
 from core.settings import Settings
 from encoder.archive import Archive
@@ -28,13 +29,13 @@ from encoder.errors import ArchiveIncomplete, SourceError
 from encoder.ingest import Ingest, RenditionWatcher
 from encoder.keys import PLAYLISTS_DIR, EventLayout, segment_seq
 from encoder.live import Edge, LivePlaylists
+from encoder.outputs import build_outputs
 from encoder.pump import PublishPump
 from encoder.sources import Source
 from encoder.status import write_encoder_status
 from encoder.supervisor import FFmpegSupervisor, RunPlan
 from encoder.timeline import is_ready
-from encoder.versions import PlaylistVersions
-from journal.events import EventStore
+from journal.events import EventStore, Segment
 from journal.files import Journal
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class LiveEvent:
         ffmpeg_exe: str = "",
         codec: str = "libx264",
         clock: Callable[[], float] = time.time,
+        destinations: Iterable[str] | None = None,
     ) -> None:
         self.settings = settings
         self.cfg: EncoderSection = settings.encoder
@@ -67,23 +69,25 @@ class LiveEvent:
         self.journal = Journal(self.spool)
         self.store = EventStore(self.journal)
         self.pump = PublishPump(settings, self.cfg.republish_interval)
-        self.versions = PlaylistVersions(
-            self.spool,
-            self.layout,
-            self.journal,
-            self.pump.notify,
-            clock,
-            supersede_after=max(1.0, self.cfg.segment_seconds),
+        known = {r.name: self.store.load(event_id, r.name) for r in self.cfg.ladder}
+        renditions = [(r, known[r.name]) for r in self.cfg.ladder]
+        self.outputs = build_outputs(
+            settings, event_id, self.spool, self.journal, renditions, self.pump.notify, clock, destinations
         )
-        ctx = Ingest(self.spool, event_id, self.layout, self.journal, self.store, clock)
-        self.watchers = [RenditionWatcher(ctx, r.name, self.store.load(event_id, r.name)) for r in self.cfg.ladder]
-        self.edges = [Edge(r, w.segments) for r, w in zip(self.cfg.ladder, self.watchers, strict=True)]
-        self.live = LivePlaylists(self.cfg, self.layout, self.edges, self.versions, self.journal)
-        self.guard = DiskGuard(self.spool, self.journal, settings.spool.retention_seconds, self.cfg.min_free_mb * 2**20)
+        mirrors = tuple((o.journal, o.layout) for o in self.outputs if o.name != PRIMARY)
+        ctx = Ingest(self.spool, event_id, self.layout, self.journal, self.store, clock, mirrors)
+        self.watchers = [RenditionWatcher(ctx, r.name, known[r.name]) for r in self.cfg.ladder]
+        self.guard = DiskGuard(
+            self.spool,
+            self.journal,
+            settings.spool.retention_seconds,
+            self.cfg.min_free_mb * 2**20,
+            [(o.journal, o.live.own_key) for o in self.outputs if o.name != PRIMARY],
+        )
         for watcher in self.watchers:
             self.guard.track(watcher.segments)
         self.archive = Archive(
-            self.cfg, self.layout, self.live, self.versions, self.journal, self._sleep, self._abort,
+            self.cfg, [o.archive for o in self.outputs], self._sleep, self._abort,
             lambda state: self._housekeeping(self._now(), state), clock,
         )  # fmt: skip
         self.ffmpeg: FFmpegSupervisor | None = None
@@ -103,9 +107,14 @@ class LiveEvent:
         self._problem = ""
 
     @property
+    def live(self) -> LivePlaylists:
+        """The first destination's live playlists (the primary's, unless only others were asked for)."""
+        return self.outputs[0].live
+
+    @property
     def renditions(self) -> list[Edge]:
-        """Each rendition's segments and live edge."""
-        return self.edges
+        """Each rendition's segments and live edge (on the first destination)."""
+        return self.live.edges
 
     # Control (safe from signal handlers and other threads) ----------------------------------------------
 
@@ -162,7 +171,8 @@ class LiveEvent:
         except ArchiveIncomplete:
             self.store.mark_ended(self.layout.event_id)
             raise
-        self.store.mark_archived(self.layout.event_id)
+        if len(self.outputs) == len(self.settings.destinations()):
+            self.store.mark_archived(self.layout.event_id)
 
     def _tick(self) -> None:
         now = self._now()
@@ -171,10 +181,11 @@ class LiveEvent:
             self._watch_disk()
             self.ffmpeg.check()
             self._drain()
-            if self.journal.changed():  # the journal moved: something may have been verified
-                self.live.refresh_verified()
-                self.live.maybe_master()
-            self.live.update(now)
+            for output in self.outputs:
+                if output.journal.changed():  # its journal moved: something may have been verified
+                    output.live.refresh_verified()
+                    output.live.maybe_master()
+                output.live.update(now)
             self._housekeeping(now, "paused" if self.paused_since else "live")
         except (sqlite3.Error, OSError) as exc:  # a full disk: nothing is lost, the next tick tries again
             self._say_once(f"cannot write to the spool, trying again: {exc}")
@@ -196,22 +207,25 @@ class LiveEvent:
 
     def _drain(self) -> None:
         """Journal every segment FFmpeg finished since the last look."""
-        for watcher, edge in zip(self.watchers, self.edges, strict=True):
+        for i, watcher in enumerate(self.watchers):
             fresh = watcher.poll()
             for segment in fresh:
-                self.live.track(edge, segment)
-                self.guard.track([segment])
+                self._track(i, segment)
             if fresh:
                 self.pump.notify()  # per rendition: the first segment need not wait for the others
                 if self.ffmpeg is not None:
                     self.ffmpeg.saw_segments()
 
     def _adopt_leftovers(self) -> None:
-        for watcher, edge in zip(self.watchers, self.edges, strict=True):
+        for i, watcher in enumerate(self.watchers):
             for segment in watcher.adopt_leftovers():
-                self.live.track(edge, segment)
-                self.guard.track([segment])
-                log.warning("%s: adopted %s, finished before the last encoder stopped", edge.spec.name, segment.name)
+                self._track(i, segment)
+                log.warning("%s: adopted %s, finished before the last encoder stopped", watcher.rendition, segment.name)
+
+    def _track(self, rendition: int, segment: Segment) -> None:
+        for output in self.outputs:
+            output.live.track(output.live.edges[rendition], segment)
+        self.guard.track([segment])
 
     def _restarted(self) -> None:
         for watcher in self.watchers:
@@ -221,8 +235,8 @@ class LiveEvent:
         """Where numbering continues: past every segment recorded and every file FFmpeg left on disk."""
         highest = self.store.max_seq(self.layout.event_id)
         seen = -1 if highest is None else highest
-        for edge in self.edges:
-            folder = self.spool / self.layout.rendition_dir(edge.spec.name)
+        for r in self.cfg.ladder:
+            folder = self.spool / self.layout.rendition_dir(r.name)
             if folder.is_dir():
                 for path in folder.iterdir():
                     seq = segment_seq(path.name.removesuffix(".tmp"))
@@ -288,7 +302,17 @@ class LiveEvent:
                     "listed_live": e.frontier,
                     "unverified": sum(1 for s in e.segments if not is_ready(s, verified)),
                 }
-                for e in self.edges
+                for e in self.live.edges
+            },
+            "destinations": {
+                o.name: {
+                    e.spec.name: {
+                        "listed_live": e.frontier,
+                        "unverified": sum(1 for s in e.segments if not is_ready(s, o.live.verified)),
+                    }
+                    for e in o.live.edges
+                }
+                for o in self.outputs
             },
             "waiting_for_redis": self.pump.waiting,
             "disk_free_bytes": self.free_bytes,

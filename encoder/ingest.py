@@ -75,6 +75,8 @@ class Ingest:
     journal: Journal
     store: EventStore
     clock: Callable[[], float]
+    # The other destinations: each journals every file too, under its own key.
+    mirrors: tuple[tuple[Journal, EventLayout], ...] = ()
 
 
 class RenditionWatcher:
@@ -205,4 +207,7 @@ class RenditionWatcher:
             kind=FileKind.SEGMENT,
         )
         self.ctx.journal.record(job, priority=PRIORITY_LIVE)
+        for journal, layout in self.ctx.mirrors:
+            own = layout.key(key[len(self.ctx.layout.key_root) + 1 :])
+            journal.record(job.model_copy(update={"key": own, "destination": journal.destination}), PRIORITY_LIVE)
         return True

@@ -23,7 +23,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from core.contract import check_event_id, check_object_key
+from core.contract import PRIMARY, check_event_id, check_object_key
 
 EVENTS_DIR = "events"
 LOCAL_PLAYLIST = "ffmpeg.m3u8"
@@ -104,10 +104,13 @@ class EventLayout:
         """A rendition's live playlist relative to the channel's master playlist."""
         return f"../{self.event_id}/{rendition}/live.m3u8"
 
-    def playlist_path(self, key: str, version: int) -> str:
-        """A new spool file for each version of the playlist stored under ``key``."""
+    def playlist_path(self, key: str, version: int, destination: str = PRIMARY) -> str:
+        """A new spool file for each version of the playlist stored under ``key`` (each destination's
+        playlists differ: each lists what is verified there)."""
         relative = key[len(self.key_root) + 1 :] if key.startswith(self.key_root + "/") else key
         stem = relative.removesuffix(".m3u8").replace("/", "-")
+        if destination != PRIMARY:
+            stem = f"{stem}@{destination}"
         return f"{self.spool_root}/{PLAYLISTS_DIR}/{stem}.{version}.m3u8"
 
 

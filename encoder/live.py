@@ -61,28 +61,50 @@ def media_playlist(
     )
 
 
+@dataclass(frozen=True)
+class Mirror:
+    """Another destination, as the redundant master playlists name it: where viewers read it, its keys."""
+
+    public_base: str
+    layout: EventLayout
+
+    def url(self, key: str) -> str:
+        return f"{self.public_base}/{key}"
+
+
 class LivePlaylists:
-    """Keeps each rendition's live playlist in the bucket up to date with what is verified."""
+    """Keeps each rendition's live playlist in one destination's bucket up to date with what is verified
+    there. Segments are named by their primary keys (the events table's); ``layout`` gives this
+    destination's."""
 
     def __init__(
         self,
         cfg: EncoderSection,
         layout: EventLayout,
-        edges: list[Edge],
+        renditions: list[tuple[Rendition, list[Segment]]],
         versions: PlaylistVersions,
         journal: Journal,
+        primary: EventLayout | None = None,
+        mirrors: tuple[Mirror, ...] = (),
     ) -> None:
         self.cfg = cfg
         self.layout = layout
-        self.edges = edges
+        self.edges = [Edge(spec, segments) for spec, segments in renditions]
         self.versions = versions
         self.journal = journal
+        self.primary = primary or layout
+        self.mirrors = mirrors
         self.verified: set[str] = set()
         self.pending: set[str] = set()
         self.master_sent = False
-        for edge in edges:
+        for edge in self.edges:
             self.pending.update(k for s in edge.segments for k in s.object_keys())
             edge.frontier = len(edge.segments)  # a resumed event's earlier segments were listed before
+
+    def own_key(self, primary_key: str) -> str:
+        """This destination's key of an object the events table names by its primary key."""
+        root = self.primary.key_root
+        return self.layout.key_root + primary_key[len(root) :] if primary_key.startswith(root + "/") else primary_key
 
     def track(self, edge: Edge, segment: Segment) -> None:
         """A segment was journaled: wait for it to be verified."""
@@ -94,7 +116,8 @@ class LivePlaylists:
         """Ask the journal which pending objects the workers verified since the last call."""
         if not self.pending:
             return
-        landed = self.journal.verified_among(self.pending)
+        own = {self.own_key(k): k for k in self.pending}
+        landed = {own[k] for k in self.journal.verified_among(own)}
         if not landed:
             return
         self.pending -= landed
@@ -113,7 +136,7 @@ class LivePlaylists:
             if frontier != edge.frontier:
                 skipped = [s for s in edge.segments[edge.frontier : frontier] if not is_ready(s, self.verified)]
                 if skipped:
-                    self.journal.demote([k for s in skipped for k in s.object_keys()], PRIORITY_BACKFILL)
+                    self.journal.demote([self.own_key(k) for s in skipped for k in s.object_keys()], PRIORITY_BACKFILL)
                     log.warning(
                         "%s: live edge passed %d missing segment(s) with EXT-X-GAP", edge.spec.name, len(skipped)
                     )
@@ -137,18 +160,27 @@ class LivePlaylists:
         return max(edge.target, self.cfg.target_duration)
 
     def variants(self, vod: bool, channel: bool = False) -> list[Variant]:
-        """The ladder as the master playlist announces it: live or VOD, from the event's folder or the channel's."""
-        return [
-            Variant(
-                self.layout.channel_uri(e.spec.name) if channel else media_uri(e.spec.name, vod),
-                e.spec.bandwidth,
-                e.spec.width,
-                e.spec.height,
-                float(self.cfg.framerate),
-                codecs_attribute(e.spec, self.cfg.framerate),
-            )
-            for e in self.edges
-        ]
+        """The ladder as the master playlist announces it: live or VOD, from the event's folder or the
+        channel's; each rung once more per other destination (the HLS redundant-stream form: same
+        BANDWIDTH, another URI), so players fail over when this destination stops answering."""
+        found = []
+        for e in self.edges:
+            uris = [self.layout.channel_uri(e.spec.name) if channel else media_uri(e.spec.name, vod)]
+            for mirror in self.mirrors:
+                name = e.spec.name
+                uris.append(mirror.url(mirror.layout.vod_key(name) if vod else mirror.layout.live_key(name)))
+            for uri in uris:
+                found.append(
+                    Variant(
+                        uri,
+                        e.spec.bandwidth,
+                        e.spec.width,
+                        e.spec.height,
+                        float(self.cfg.framerate),
+                        codecs_attribute(e.spec, self.cfg.framerate),
+                    )
+                )
+        return found
 
     def maybe_master(self) -> None:
         """The master goes out once every rendition's live playlist is in the bucket: no 404 behind it. The

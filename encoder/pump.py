@@ -53,24 +53,31 @@ class PublishPump:
             )
 
     def _loop(self) -> None:
-        journal = Journal(Path(self._settings.spool.dir))
-        publisher = Publisher(self._settings)
+        spool = Path(self._settings.spool.dir)
+        outboxes = [
+            (Journal(spool, destination=d.name), Publisher(self._settings.for_destination(d.name)))
+            for d in self._settings.destinations()
+        ]
         try:
             while True:
                 stopping = self._stop.is_set()
                 self._wake.clear()  # before publishing: a poke during the round starts another one
-                self._publish_waiting(journal, publisher)
+                self._publish_waiting(outboxes)
                 if stopping:
                     return
                 self._wake.wait(self._interval)
         finally:
-            publisher.close()
-            journal.close()
+            for journal, publisher in outboxes:
+                publisher.close()
+                journal.close()
 
-    def _publish_waiting(self, journal: Journal, publisher: Publisher) -> None:
+    def _publish_waiting(self, outboxes: list[tuple[Journal, Publisher]]) -> None:
+        """Every destination's due files (one Redis carries them all, each to its own queue)."""
         try:
-            sent = publish_due(journal, publisher)
-            waiting = journal.due_count()
+            sent = waiting = 0
+            for journal, publisher in outboxes:
+                sent += publish_due(journal, publisher)
+                waiting += journal.due_count()
         except (sqlite3.Error, OperationalError, redis.RedisError, OSError) as exc:
             log.warning("publishing skipped this round, will retry: %s", exc)
             return

@@ -104,7 +104,7 @@ class PlaylistVersions:
 
     def _send(self, key: str, slot: _Slot, text: str) -> None:
         version = slot.version + 1
-        relative = self.layout.playlist_path(key, version)
+        relative = self.layout.playlist_path(key, version, self.journal.destination)
         data = text.encode()
         write_durably(self.spool / relative, data)
         job = UploadJob(
@@ -116,6 +116,7 @@ class PlaylistVersions:
             cache_control=PLAYLIST_CACHE_CONTROL,
             kind=FileKind.PLAYLIST,
             version=version,
+            destination=self.journal.destination,
         )
         if not self.journal.record(job, priority=PRIORITY_PLAYLIST):
             row = self.journal.get(key)

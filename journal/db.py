@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core.destinations import PRIMARY
+
 JOURNAL_NAME = "journal.sqlite3"
 BUSY_TIMEOUT = 30.0
 
@@ -96,13 +98,16 @@ CREATE INDEX IF NOT EXISTS files_lease ON files (state, lease_until);
 """
 
 
-def journal_path(spool_dir: Path) -> Path:
-    return Path(spool_dir) / JOURNAL_NAME
+def journal_path(spool_dir: Path, destination: str = PRIMARY) -> Path:
+    """The primary's journal holds the events too; each backup destination has a file of its own, so one
+    destination's traffic never waits for another's writes."""
+    name = JOURNAL_NAME if destination == PRIMARY else f"journal.{destination}.sqlite3"
+    return Path(spool_dir) / name
 
 
-def connect(spool_dir: Path) -> sqlite3.Connection:
-    """A connection to the spool's journal, created with every table if it does not exist yet."""
-    path = journal_path(spool_dir)
+def connect(spool_dir: Path, destination: str = PRIMARY) -> sqlite3.Connection:
+    """A connection to a destination's journal, created with every table if it does not exist yet."""
+    path = journal_path(spool_dir, destination)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
@@ -126,9 +131,9 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.executescript(INDEXES_V1)
 
 
-def connect_read_only(spool_dir: Path) -> sqlite3.Connection | None:
+def connect_read_only(spool_dir: Path, destination: str = PRIMARY) -> sqlite3.Connection | None:
     """A read-only connection for figures, or None if nothing has created the journal yet."""
-    path = journal_path(spool_dir)
+    path = journal_path(spool_dir, destination)
     if not path.exists():
         return None
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)

@@ -145,18 +145,6 @@ class EventStore:
         ).fetchall()
         return [_event_row(r) for r in rows]
 
-    def all_verified(self, event: str) -> bool:
-        """Whether every segment (and init segment) of ``event`` is verified in the bucket."""
-        row = self._db.execute(
-            """SELECT count(*) FROM encoder_segments s
-               LEFT JOIN files f ON f.key = s.key
-               LEFT JOIN files i ON i.key = s.init_key
-               WHERE s.event = ?
-                 AND (f.state IS NOT 'verified' OR (s.init_key IS NOT NULL AND i.state IS NOT 'verified'))""",
-            (event,),
-        ).fetchone()
-        return int(row[0]) == 0
-
     # Segments ---------------------------------------------------------------------------------------------
 
     def add(self, event: str, segment: Segment) -> None:

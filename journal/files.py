@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from core.contract import UploadJob
+from core.destinations import PRIMARY
 from journal import db as journal_db
 from journal.rows import FileRow, State, Totals, row_of
 from journal.schedule import DeliverySchedule
@@ -26,11 +27,12 @@ _CHUNK = 400  # keys per query: below SQLite's default limit of bound parameters
 class Journal(DeliverySchedule):
     """A connection to the journal; cheap to open, one per process or thread."""
 
-    def __init__(self, spool_dir: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, spool_dir: Path, clock: Callable[[], float] = time.time, destination: str = PRIMARY) -> None:
         self.spool_dir = Path(spool_dir)
-        self.path = journal_db.journal_path(self.spool_dir)
+        self.destination = destination
+        self.path = journal_db.journal_path(self.spool_dir, destination)
         self._now = clock
-        self._db = journal_db.connect(self.spool_dir)
+        self._db = journal_db.connect(self.spool_dir, destination)
         self._data_version: int | None = None
 
     @property
@@ -153,6 +155,20 @@ class Journal(DeliverySchedule):
         """Those of ``keys`` verified before ``cutoff`` (epoch seconds): their local copy may go."""
         sql = "SELECT key FROM files WHERE state = 'verified' AND verified_at < ? AND key IN ({})"
         return {r[0] for r in self._among(sql, keys, cutoff)}
+
+    def is_verified(self, key: str) -> bool:
+        row = self._db.execute("SELECT state FROM files WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] == State.VERIFIED
+
+    def segments_verified_under(self, folder: str) -> bool:
+        """Whether there are segments under the spool ``folder`` (an event's) and every one is verified."""
+        pattern = folder.rstrip("/").replace("%", r"\%").replace("_", r"\_") + "/%"
+        row = self._db.execute(
+            r"""SELECT count(*), coalesce(sum(state != 'verified'), 0) FROM files
+               WHERE kind = 'segment' AND path LIKE ? ESCAPE '\'""",
+            (pattern,),
+        ).fetchone()
+        return int(row[0]) > 0 and int(row[1]) == 0
 
     def verified_files(self, since: float, limit: int = 500) -> list[tuple[float, str]]:
         """(verified_at, spool path) of files verified after ``since``, oldest first: copies that may go."""

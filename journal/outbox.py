@@ -26,7 +26,9 @@ class Publisher:
     """Sends upload tasks; one per process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.queue = settings.worker.queue
+        """For the destination ``settings`` serve (``Settings.for_destination``): its queue and name."""
+        self.queue = settings.queue
+        self.destination = settings.destination
         self.app = Celery("surecast-publisher", set_as_current=False)
         self.app.conf.update(celery_config(settings, publish_forever=False))
 
@@ -38,7 +40,7 @@ class Publisher:
                 for row in rows:
                     self.app.send_task(
                         UPLOAD_TASK,
-                        kwargs=row.job().model_dump(mode="json"),
+                        kwargs=row.job(self.destination).model_dump(mode="json"),
                         queue=self.queue,
                         priority=row.priority,
                         producer=producer,

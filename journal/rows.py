@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.contract import FileKind, UploadJob
+from core.contract import PRIMARY, FileKind, UploadJob
 
 
 class State(StrEnum):
@@ -46,9 +46,10 @@ class FileRow:
     suspects: int = 0
     failures: int = 0
 
-    def job(self) -> UploadJob:
-        """The task payload that delivers this file."""
+    def job(self, destination: str = PRIMARY) -> UploadJob:
+        """The task payload that delivers this file to ``destination`` (whose journal this row is of)."""
         return UploadJob(
+            destination=destination,
             path=self.path,
             key=self.key,
             size=self.size,

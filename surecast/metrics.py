@@ -20,9 +20,10 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from core.settings import Settings
 from journal.figures import live_edge_lag
 from journal.files import Journal
-from surecast.status import collect_status
+from surecast.status import collect_status, destination_status
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,19 @@ log = logging.getLogger(__name__)
 class SurecastCollector(Collector):
     """Reads the figures on each scrape; nothing is cached between scrapes."""
 
-    def __init__(self, spool_dir: Path, redis_client: redis.Redis, queue: str, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        spool_dir: Path,
+        redis_client: redis.Redis,
+        queue: str,
+        clock: Callable[[], float] = time.time,
+        settings: Settings | None = None,
+    ):
         self.spool_dir = spool_dir
         self.redis = redis_client
         self.queue = queue
         self.clock = clock
+        self.settings = settings  # with backups: figures per destination too
 
     def collect(self) -> Iterator[Metric]:
         journal = Journal(self.spool_dir)
@@ -76,6 +85,33 @@ class SurecastCollector(Collector):
         )
         for rendition, seconds in live_edge_lag(self.spool_dir, self.clock()).items():
             lag.add_metric([rendition], seconds)
+        yield lag
+        if self.settings is not None and self.settings.backups:
+            yield from self._per_destination(self.settings)
+
+    def _per_destination(self, settings: Settings) -> Iterator[Metric]:
+        figures = destination_status(settings, self.redis, self.clock)
+        names = [("backlog_bytes", "Bytes not yet verified"), ("waiting_files", "Files not yet verified")]
+        for field, text in names:
+            family = GaugeMetricFamily(
+                f"surecast_destination_{field}", f"{text}, per destination", labels=["destination"]
+            )
+            for name, d in figures.items():
+                family.add_metric([name], d["waiting_bytes" if field == "backlog_bytes" else field])
+            yield family
+        success = GaugeMetricFamily(
+            "surecast_destination_last_success_timestamp", "When a file was last verified there", labels=["destination"]
+        )
+        lag = GaugeMetricFamily(
+            "surecast_destination_live_edge_lag_seconds",
+            "How far each destination's live playlist trails the encoder",
+            labels=["destination", "rendition"],
+        )
+        for name, d in figures.items():
+            success.add_metric([name], d["last_success_at"] or 0)
+            for rendition, seconds in d["live_edge_lag"].items():
+                lag.add_metric([name, rendition], seconds)
+        yield success
         yield lag
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import redis
 
 from core.settings import Settings
+from encoder.keys import EventLayout
 from journal.events import EventStore
 from journal.files import Journal
 from journal.outbox import Publisher
@@ -60,40 +61,62 @@ class Election:
 
 
 class Finisher:
-    """Runs `surecast finish-event` for ended events whose segments are all verified, one at a time each."""
+    """Runs `surecast finish-event ID --destination D` for ended events whose segments are all verified on
+    this process's destination and whose VOD is not; marks an event archived once every destination has
+    its VOD."""
 
-    def __init__(self, events: EventStore) -> None:
+    def __init__(self, settings: Settings, events: EventStore) -> None:
+        self.settings = settings
         self.events = events
+        spool = Path(settings.spool.dir)
+        self.journals = {d.name: Journal(spool, destination=d.name) for d in settings.destinations()}
+        self.prefixes = {d.name: d.s3.prefix for d in settings.destinations()}
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
-    def check(self) -> None:
+    def check(self, destination: str) -> None:
         for event, proc in list(self.running.items()):
             if proc.poll() is not None:
                 del self.running[event]
                 if proc.returncode:
                     log.warning("finishing event %s ended with %s; trying again later", event, proc.returncode)
         for row in self.events.ended_unarchived():
-            if row.event in self.running or not self.events.all_verified(row.event):
+            archived = {name: self._has_vod(name, row.event) for name in self.journals}
+            if all(archived.values()):
+                self.events.mark_archived(row.event)
                 continue
-            log.info("event %s: every segment verified; publishing its VOD", row.event)
-            argv = [sys.executable, "-m", "surecast", "finish-event", row.event]
+            if row.event in self.running or archived[destination]:
+                continue
+            layout = EventLayout(self.prefixes[destination], row.event)
+            if not self.journals[destination].segments_verified_under(layout.spool_root):
+                continue
+            log.info("event %s: every segment verified on %s; publishing its VOD there", row.event, destination)
+            argv = [sys.executable, "-m", "surecast", "finish-event", row.event, "--destination", destination]
             self.running[row.event] = subprocess.Popen(argv, stdin=subprocess.DEVNULL)  # noqa: S603
+
+    def _has_vod(self, destination: str, event: str) -> bool:
+        key = EventLayout(self.prefixes[destination], event).master_key(vod=True)
+        return self.journals[destination].is_verified(key)
 
     def stop(self) -> None:
         for proc in self.running.values():
             proc.terminate()
+        for journal in self.journals.values():
+            journal.close()
 
 
-def reconcile_forever(settings: Settings, stop: Callable[[float], bool]) -> None:
-    """Rounds every TICK while this process holds the venue's lock; ``stop(seconds)`` waits and says whether
-    to end. Errors of a round (Redis or S3 away, a full disk) are logged once and the next round tries again."""
-    journal = Journal(Path(settings.spool.dir))
+def reconcile_forever(loaded: Settings, destination: str, stop: Callable[[float], bool]) -> None:
+    """Rounds every TICK for ``destination`` while this process holds its lock; ``stop(seconds)`` waits and
+    says whether to end. Errors of a round (Redis or S3 away, a full disk) are logged once and the next
+    round tries again."""
+    settings = loaded.for_destination(destination)
+    spool = Path(settings.spool.dir)
+    journal = Journal(spool, destination=settings.destination)
     publisher = Publisher(settings)
     client = make_s3_client(settings.s3)
     broker = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
-    election = Election(broker, settings.worker.queue)
+    election = Election(broker, settings.queue)
     reconciler = Reconciler(journal, publisher, settings)
-    finisher = Finisher(EventStore(journal))
+    finisher = Finisher(loaded, EventStore(Journal(spool)))
     finish_at = abort_at = 0.0
     aborts = 0
     last_problem = ""
@@ -102,11 +125,11 @@ def reconcile_forever(settings: Settings, stop: Callable[[float], bool]) -> None
             try:
                 if not election.won():
                     continue
-                reconciler.round(messages_held(broker, settings.worker.queue))
+                reconciler.round(messages_held(broker, settings.queue))
                 now = time.monotonic()
                 if now >= finish_at:
                     finish_at = now + FINISH_EVERY
-                    finisher.check()
+                    finisher.check(destination)
                 if now >= abort_at:
                     abort_at = now + settings.upload.reconcile_interval
                     if aborts % ABORT_EVERY == 0:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
 
+from core.settings import Settings
 from encoder.status import read_encoder_status
+from journal.figures import live_edge_lag
 from journal.files import Journal
 from uploader.queues import queue_depth
 
@@ -40,6 +43,38 @@ def collect_status(
     }
 
 
+def destination_status(
+    settings: Settings, redis_client: redis.Redis | None, clock: Callable[[], float] = time.time
+) -> dict[str, dict[str, Any]]:
+    """Per destination: backlog, queue depth, oldest unverified, failures, last success, live-edge lag."""
+    spool = Path(settings.spool.dir)
+    found: dict[str, dict[str, Any]] = {}
+    for destination in settings.destinations():
+        journal = Journal(spool, destination=destination.name)
+        try:
+            totals = journal.totals()
+            try:
+                depth = queue_depth(redis_client, destination.queue) if redis_client else None
+            except redis.RedisError:
+                depth = None
+            success = journal.latest_success_at()
+            now = clock()
+            oldest = totals.oldest_unverified_at
+            found[destination.name] = {
+                "bucket": destination.s3.bucket,
+                "queue_depth": depth,
+                "waiting_files": totals.waiting_files,
+                "waiting_bytes": totals.waiting_bytes,
+                "oldest_unverified_age_seconds": round(now - oldest, 1) if oldest else None,
+                "failed": totals.files.get("failed", 0),
+                "last_success_at": success or None,
+                "live_edge_lag": live_edge_lag(spool, now, destination.name),
+            }
+        finally:
+            journal.close()
+    return found
+
+
 def render_status(status: dict[str, Any]) -> str:
     """The human-readable form of ``collect_status``."""
     depth = status["queue_depth"]
@@ -67,6 +102,14 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(
             f"encoder: event {encoder.get('event_id')} {encoder.get('state')}, "
             f"FFmpeg restarts {encoder.get('ffmpeg_restarts')}, waiting for Redis {encoder.get('waiting_for_redis')}"
+        )
+    for name, d in (status.get("destinations") or {}).items():
+        success = time.strftime("%H:%M:%S", time.localtime(d["last_success_at"])) if d["last_success_at"] else "never"
+        lag = max(d["live_edge_lag"].values(), default=0.0)
+        lines.append(
+            f"destination {name} (s3://{d['bucket']}): waiting {d['waiting_files']} file(s), "
+            f"{d['waiting_bytes'] / 2**20:.1f} MB; live edge {lag:.1f} s behind; last success {success}; "
+            f"failed {d['failed']}"
         )
     if status["failed"]:
         lines.append(f"FAILED ({len(status['failed'])}), fix the cause then run `surecast retry-failed`:")

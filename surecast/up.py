@@ -29,8 +29,9 @@ import boto3
 import redis
 from botocore.exceptions import BotoCoreError
 
+from core.s3_section import S3Section
 from core.service_settings import LOOPBACK_ADDRESSES
-from core.settings import S3Section, Settings
+from core.settings import Settings
 from surecast.embedded_s3 import Layout
 from surecast.embedded_s3_process import (
     INSTALL_HINT,

@@ -9,23 +9,26 @@ from __future__ import annotations
 from celery import Celery
 
 from core.celeryconfig import celery_config
+from core.contract import PRIMARY
 from core.settings import Settings
 from uploader.periodic import ReconcileStep
 from uploader.tasks import register_upload_task
 
 
 class UploaderApp(Celery):
-    """A Celery app carrying the settings its task and boot steps read."""
+    """A Celery app carrying the settings (as loaded) its task and boot steps read, and the destination
+    whose queue its worker serves (a task delivers to whichever destination its payload names)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, destination: str) -> None:
         super().__init__("surecast")
         self.settings = settings
+        self.destination = destination
 
 
-def make_app(settings: Settings) -> UploaderApp:
+def make_app(settings: Settings, destination: str = PRIMARY) -> UploaderApp:
     """The workers' app: shared Celery config (publishing retries waits for Redis), the upload task, and
-    the reconciler started beside every worker."""
-    app = UploaderApp(settings)
+    the reconciler of ``destination`` started beside every worker."""
+    app = UploaderApp(settings, destination)
     app.conf.update(celery_config(settings, publish_forever=True))
     register_upload_task(app, settings)
     app.steps["worker"].add(ReconcileStep)

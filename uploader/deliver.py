@@ -172,7 +172,7 @@ def _keep_latest_on_top(job: UploadJob, ctx: Delivery) -> None:
     )
     ctx.journal.reopen(job.key)
     try:
-        _upload(newer.job(), spool_file(ctx.spool_dir, newer.path), newer.attempts + 1, ctx)
+        _upload(newer.job(job.destination), spool_file(ctx.spool_dir, newer.path), newer.attempts + 1, ctx)
     except (RetryableError, PermanentError) as exc:
         log.warning("%s: newest version left for its own task and the reconciler: %s", job.key, exc)
 

@@ -29,8 +29,9 @@ def process_owner() -> str:
 class LeaseKeeper:
     """Holds the leases of one process; start it after the fork, in the process that uploads."""
 
-    def __init__(self, spool_dir: Path, lease_seconds: float, owner: str | None = None) -> None:
+    def __init__(self, spool_dir: Path, lease_seconds: float, destination: str, owner: str | None = None) -> None:
         self.spool_dir = spool_dir
+        self.destination = destination
         self.lease_seconds = lease_seconds
         self.owner = owner or process_owner()
         self._held: set[str] = set()
@@ -55,7 +56,7 @@ class LeaseKeeper:
         self._thread.join(5)
 
     def _renew_forever(self) -> None:
-        journal = Journal(self.spool_dir)
+        journal = Journal(self.spool_dir, destination=self.destination)
         try:
             while not self._stop.wait(self.lease_seconds / 3):
                 with self._lock:

@@ -21,10 +21,10 @@ from journal.files import Journal
 log = logging.getLogger(__name__)
 
 
-def requeue_failed_now(spool: Path) -> None:
+def requeue_failed_now(spool: Path, destination: str) -> None:
     """A worker starting may be the fix (credentials, bucket): failed files are tried again at once."""
     try:
-        journal = Journal(spool)
+        journal = Journal(spool, destination=destination)
     except sqlite3.Error as exc:
         log.warning("could not open the journal to retry failed files: %s", exc)
         return
@@ -47,10 +47,10 @@ class ReconcileStep(bootsteps.StartStopStep):
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, parent: Any) -> None:
-        settings = parent.app.settings
-        requeue_failed_now(Path(settings.spool.dir))
+        settings, destination = parent.app.settings, parent.app.destination
+        requeue_failed_now(Path(settings.spool.dir), destination)
         every = settings.upload.reconcile_interval
-        argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(every)]
+        argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(every), "--destination", destination]
         self._proc = subprocess.Popen(argv)
         log.info("reconciler started (pid %d)", self._proc.pid)
 

@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 import boto3
 from botocore import exceptions as bce
 
-from core.settings import S3Section
+from core.s3_section import S3Section
 from uploader.s3client import make_s3_client
 
 log = logging.getLogger(__name__)

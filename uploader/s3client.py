@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from core.settings import S3Section
+from core.s3_section import S3Section
 from uploader.pacing import UploadRate, read_timeout_for
 
 if TYPE_CHECKING:

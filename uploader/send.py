@@ -50,29 +50,38 @@ def copy_into_spool(source: Path, spool_dir: Path) -> tuple[Path, str]:
     raise ValueError(f"no free name for {source.name} in {folder}")
 
 
-def send_files(
-    settings: Settings, publisher: Publisher, files: list[Path], key_prefix: str
-) -> Iterator[tuple[FileRow, bool]]:
-    """Spool, journal and publish each file; yield its journal row and whether it was published."""
+def send_files(settings: Settings, files: list[Path], key_prefix: str) -> Iterator[tuple[str, str, FileRow, bool]]:
+    """Spool each file once, then journal and publish it for every destination; yield (destination, bucket,
+    journal row, whether it was published) for each."""
     spool = Path(settings.spool.dir)
-    journal = Journal(spool)
-    folder = "/".join(p for p in (settings.s3.prefix, key_prefix.strip("/")) if p)
-    for source in files:
-        if not source.is_file():
-            raise ValueError(f"{source} is not a readable file")
-        placed, md5 = copy_into_spool(source, spool)
-        key = check_object_key(f"{folder}/{placed.name}")
-        job = UploadJob(
-            path=placed.relative_to(spool).as_posix(),
-            key=key,
-            size=placed.stat().st_size,
-            md5=md5,
-            content_type=sent_content_type(placed.name),
-            cache_control=IMMUTABLE_CACHE_CONTROL,
-            kind=FileKind.OTHER,
-        )
-        journal.record(job, priority=PRIORITY_BACKFILL)
-        publish_due(journal, publisher)
-        row = journal.get(key)
-        assert row is not None
-        yield row, row.published_at is not None
+    outboxes = []
+    for found in settings.destinations():
+        served = settings.for_destination(found.name)
+        outboxes.append((served, Journal(spool, destination=found.name), Publisher(served)))
+    try:
+        for source in files:
+            if not source.is_file():
+                raise ValueError(f"{source} is not a readable file")
+            placed, md5 = copy_into_spool(source, spool)
+            for served, journal, publisher in outboxes:
+                folder = "/".join(p for p in (served.s3.prefix, key_prefix.strip("/")) if p)
+                key = check_object_key(f"{folder}/{placed.name}")
+                job = UploadJob(
+                    path=placed.relative_to(spool).as_posix(),
+                    key=key,
+                    size=placed.stat().st_size,
+                    md5=md5,
+                    content_type=sent_content_type(placed.name),
+                    cache_control=IMMUTABLE_CACHE_CONTROL,
+                    kind=FileKind.OTHER,
+                    destination=served.destination,
+                )
+                journal.record(job, priority=PRIORITY_BACKFILL)
+                publish_due(journal, publisher)
+                row = journal.get(key)
+                assert row is not None
+                yield served.destination, served.s3.bucket, row, row.published_at is not None
+    finally:
+        for _, journal, publisher in outboxes:
+            publisher.close()
+            journal.close()

@@ -34,39 +34,38 @@ log = logging.getLogger(__name__)
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 JOURNAL_DOWN_PAUSE = 2.0  # seconds a task waits before handing back a message it could not journal
 
-_delivery: tuple[int, Delivery] | None = None
+_deliveries: dict[tuple[int, str], Delivery] = {}
 _traced: set[str] = set()  # files whose unexpected error was logged with its traceback (once each)
 
 
 def worker_delivery(settings: Settings) -> Delivery:
-    """This process's S3 clients, journal and lease keeper, made on first use after fork (none survives a fork)."""
-    global _delivery
-    if _delivery is None or _delivery[0] != os.getpid():
+    """This process's S3 clients, journal and lease keeper for the destination ``settings`` serve, made on
+    first use after fork (none survives a fork)."""
+    slot = (os.getpid(), settings.destination)
+    delivery = _deliveries.get(slot)
+    if delivery is None:
         spool = Path(settings.spool.dir)
         clients = ClientPool(settings.s3)
         upload = settings.upload
-        _delivery = (
-            os.getpid(),
-            Delivery(
-                client=clients.default(),
-                journal=Journal(spool),
-                spool_dir=spool,
-                target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
-                multipart_threshold=settings.s3.multipart_threshold,
-                part_size=settings.s3.part_size,
-                verify_stored=settings.s3.verify == "head",
-                retry=RetryPolicy(
-                    upload.backoff_base,
-                    upload.backoff_cap,
-                    upload.failed_retry_base,
-                    upload.failed_retry_cap,
-                    upload.suspect_attempts,
-                ),
-                clients=clients,
-                leases=LeaseKeeper(spool, upload.lease_seconds),
+        delivery = _deliveries[slot] = Delivery(
+            client=clients.default(),
+            journal=Journal(spool, destination=settings.destination),
+            spool_dir=spool,
+            target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
+            multipart_threshold=settings.s3.multipart_threshold,
+            part_size=settings.s3.part_size,
+            verify_stored=settings.s3.verify == "head",
+            retry=RetryPolicy(
+                upload.backoff_base,
+                upload.backoff_cap,
+                upload.failed_retry_base,
+                upload.failed_retry_cap,
+                upload.suspect_attempts,
             ),
+            clients=clients,
+            leases=LeaseKeeper(spool, upload.lease_seconds, settings.destination),
         )
-    return _delivery[1]
+    return delivery
 
 
 def disk_trouble(exc: BaseException) -> bool:
@@ -113,7 +112,11 @@ def register_upload_task(app: Celery, settings: Settings) -> None:
         except ValidationError as exc:
             raise InvalidPayload(f"refusing task payload: {exc.errors(include_url=False)}") from None
         try:
-            return run_upload(job, worker_delivery(settings))
+            served = settings.for_destination(job.destination)
+        except ValueError as exc:  # a destination this worker's settings do not know
+            raise InvalidPayload(f"refusing task payload: {exc}") from None
+        try:
+            return run_upload(job, worker_delivery(served))
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, OSError) and not disk_trouble(exc):
                 raise

@@ -15,7 +15,7 @@ import threading
 
 import click
 
-from core.settings import S3Section
+from core.s3_section import S3Section
 
 
 def setup_logging(level: str) -> None:

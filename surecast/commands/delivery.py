@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
+from core.contract import PRIMARY
 from core.settings import settings_or_exit
 from surecast.commands import report_preflight, setup_logging
 
@@ -21,23 +23,37 @@ from surecast.commands import report_preflight, setup_logging
 )
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
 @click.option("-n", "--hostname", default=None, help="Celery node name (default unique per process).")
+@click.option("--destination", default=None, help="Serve this destination only (default: every one, a worker each).")
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int | None, loglevel: str, hostname: str | None) -> None:
+def worker(
+    ctx: click.Context, concurrency: int | None, loglevel: str, hostname: str | None, destination: str | None
+) -> None:
     """Start an upload worker (celery worker with the right app and options); extra args go to Celery."""
     settings = settings_or_exit()
+    names = [d.name for d in settings.destinations()]
+    if destination is None and len(names) > 1:
+        from surecast.workers import run_per_destination
+
+        extra = [f"--loglevel={loglevel}", *([f"--concurrency={concurrency}"] if concurrency else []), *ctx.args]
+        sys.exit(run_per_destination(names, extra))
     from uploader.app import make_app
 
-    report_preflight(settings.s3)
+    try:
+        served = settings.for_destination(destination or PRIMARY)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--destination") from None
+    report_preflight(served.s3)
+    node = f"uploader-{served.destination}-{os.getpid()}@%h" if destination else f"uploader-{os.getpid()}@%h"
     argv = [
         "worker",
         f"--loglevel={loglevel}",
         "-E",
-        f"--queues={settings.worker.queue}",
+        f"--queues={served.queue}",
         f"--concurrency={concurrency or settings.worker.concurrency}",
-        f"--hostname={hostname or f'uploader-{os.getpid()}@%h'}",
+        f"--hostname={hostname or node}",
         *ctx.args,
     ]
-    make_app(settings).worker_main(argv)
+    make_app(settings, served.destination).worker_main(argv)
 
 
 @click.command()
@@ -49,18 +65,15 @@ def send(files: tuple[Path, ...], key_prefix: str) -> None:
     """Hand existing files (a recording, a backup) to the guaranteed upload pipeline."""
     settings = settings_or_exit()
     setup_logging("WARNING")
-    from journal.outbox import Publisher
     from uploader.send import send_files
 
-    publisher = Publisher(settings)
     try:
-        for row, published in send_files(settings, publisher, list(files), key_prefix):
+        for destination, bucket, row, published in send_files(settings, list(files), key_prefix):
             state = "queued" if published else "journaled (Redis unreachable; the reconciler will publish it)"
-            click.echo(f"{row.path} -> s3://{settings.s3.bucket}/{row.key}: {state}")
+            where = "" if destination == PRIMARY else f" ({destination})"
+            click.echo(f"{row.path} -> s3://{bucket}/{row.key}{where}: {state}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        publisher.close()
 
 
 @click.command()
@@ -68,9 +81,14 @@ def send(files: tuple[Path, ...], key_prefix: str) -> None:
 @click.option(
     "--every", type=click.IntRange(min=0), default=0, help="Keep going: the reconciler beside a worker, until SIGTERM."
 )
-def reconcile(everything: bool, every: int) -> None:
+@click.option("--destination", default=PRIMARY, show_default=True, help="Whose journal and queue.")
+def reconcile(everything: bool, every: int, destination: str) -> None:
     """Re-publish files Redis lost or whose worker died; abort abandoned multipart uploads."""
-    settings = settings_or_exit()
+    loaded = settings_or_exit()
+    try:
+        settings = loaded.for_destination(destination)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--destination") from None
     setup_logging("INFO")
     if every:
         import signal
@@ -80,10 +98,8 @@ def reconcile(everything: bool, every: int) -> None:
 
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        interval = settings.model_copy(
-            update={"upload": settings.upload.model_copy(update={"reconcile_interval": every})}
-        )
-        reconcile_forever(interval, stopped.wait)
+        interval = loaded.model_copy(update={"upload": loaded.upload.model_copy(update={"reconcile_interval": every})})
+        reconcile_forever(interval, destination, stopped.wait)
         return
     import redis
 
@@ -94,7 +110,7 @@ def reconcile(everything: bool, every: int) -> None:
     from uploader.reconcile import Reconciler, abort_abandoned_uploads
     from uploader.s3client import make_s3_client
 
-    journal = Journal(settings.spool.dir)
+    journal = Journal(settings.spool.dir, destination=settings.destination)
     publisher = Publisher(settings)
     if everything:
         journal.republish_all_unverified()
@@ -102,7 +118,7 @@ def reconcile(everything: bool, every: int) -> None:
     else:
         client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5)
         try:
-            held: int | None = messages_held(client, settings.worker.queue)
+            held: int | None = messages_held(client, settings.queue)
         except redis.RedisError as exc:
             raise click.ClickException(f"Redis unreachable, nothing re-published: {exc}") from None
         count = Reconciler(journal, publisher, settings).round(held).published
@@ -117,14 +133,18 @@ def reconcile(everything: bool, every: int) -> None:
 
 @click.command("retry-failed")
 def retry_failed() -> None:
-    """Re-queue every failed file now (they are also tried again by themselves, on a slow schedule)."""
+    """Re-queue every failed file now, for every destination (they are also tried again by themselves)."""
     settings = settings_or_exit()
     from journal.files import Journal
     from journal.outbox import Publisher, publish_due
 
-    journal = Journal(settings.spool.dir)
-    count = journal.requeue_failed()
-    publisher = Publisher(settings)
-    published = publish_due(journal, publisher)
-    publisher.close()
+    count = published = 0
+    for found in settings.destinations():
+        served = settings.for_destination(found.name)
+        journal = Journal(settings.spool.dir, destination=found.name)
+        count += journal.requeue_failed()
+        publisher = Publisher(served)
+        published += publish_due(journal, publisher)
+        publisher.close()
+        journal.close()
     click.echo(f"re-queued {count} failed file(s), published {published}")

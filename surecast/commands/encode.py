@@ -90,15 +90,20 @@ def encode(
 
 @click.command("finish-event")
 @click.argument("event_id")
+@click.option("--destination", "destinations", multiple=True, help="Only this destination (repeatable; default all).")
 @click.option("-l", "--loglevel", default="INFO", show_default=True)
-def finish_event(event_id: str, loglevel: str) -> None:
+def finish_event(event_id: str, destinations: tuple[str, ...], loglevel: str) -> None:
     """Publish the VOD playlist of an event whose encoder ended before its archive was complete."""
     setup_logging(loglevel)
     from encoder.event import LiveEvent
     from encoder.prepare import recorded_ladder
 
     settings = recorded_ladder(_load({"event_id": event_id}), event_id)
-    event = LiveEvent(settings, event_id, source=None)
+    known = [d.name for d in settings.destinations()]
+    unknown = [d for d in destinations if d not in known]
+    if unknown:
+        raise click.BadParameter(f"no destination {unknown[0]!r}; the destinations are {', '.join(known)}")
+    event = LiveEvent(settings, event_id, source=None, destinations=destinations or None)
     _stop_on_signals(event.request_stop)
     if not any(r.segments for r in event.renditions):
         event.store.mark_archived(event_id)  # nothing to publish: the reconciler need not try again

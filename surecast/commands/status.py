@@ -27,12 +27,14 @@ def _redis(settings: Settings, timeout: float) -> redis.Redis:
 def status(as_json: bool, watch: bool, interval: float, count: int) -> None:
     """Queue depth, backlog, oldest unverified file, failures and integrity re-uploads."""
     settings = settings_or_exit()
-    from surecast.status import collect_status, render_status
+    from surecast.status import collect_status, destination_status, render_status
 
     client = _redis(settings, 2)
     journal = Journal(settings.spool.dir)
     if not watch:
         figures = collect_status(journal, client, settings.worker.queue)
+        if settings.backups:
+            figures["destinations"] = destination_status(settings, client)
         click.echo(json.dumps(figures, indent=2) if as_json else render_status(figures))
         return
     _watch(settings, journal, client, interval, count)
@@ -80,6 +82,8 @@ def metrics() -> None:
     setup_logging("INFO")
     from surecast.metrics import SurecastCollector, metrics_app, serve_metrics
 
-    collector = SurecastCollector(Path(settings.spool.dir), _redis(settings, 2), settings.worker.queue)
+    collector = SurecastCollector(
+        Path(settings.spool.dir), _redis(settings, 2), settings.worker.queue, settings=settings
+    )
     m = settings.metrics
     serve_metrics(metrics_app(collector, m.user, m.password.get_secret_value()), m.bind, m.port)

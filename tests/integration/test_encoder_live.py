@@ -280,6 +280,9 @@ def test_live_edge_policy_shows_a_gap_and_the_archive_is_complete_after_recovery
         wait_until(lambda: poller.versions, 20, message="no live playlist")
         stack.proxy.set_mode("refuse")
         time.sleep(10)
+        # A slow link after the cut: the backlog takes seconds to go up, the small playlist goes first.
+        stack.proxy.set_mode("throttle", bytes_per_sec=40_000)
+        time.sleep(5)
         stack.proxy.set_mode("pass")
         assert encoder.wait(90) == 0, encoder.output()[-3000:]
     assert poller.misses == []

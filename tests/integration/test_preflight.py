@@ -7,7 +7,7 @@ from email.utils import formatdate
 import pytest
 from pydantic import SecretStr
 
-from core.settings import S3Section
+from core.s3_section import S3Section
 from tests.support.procs import free_port, wait_until
 from tests.support.stack import Stack
 from uploader.preflight import clock_problem, preflight

@@ -10,7 +10,8 @@ from pydantic import SecretStr, ValidationError
 
 from core.embedded_s3_settings import EmbeddedS3Section
 from core.s3_credentials import KeyPair, parse_credentials, render_credentials
-from core.settings import S3Section, SettingsError, load_settings
+from core.s3_section import S3Section
+from core.settings import SettingsError, load_settings
 from surecast.embedded_s3 import (
     Layout,
     Ports,
