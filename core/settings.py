@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.client_settings import ClientSection
+from core.console_settings import ConsoleSection
 from core.embedded_s3_settings import EmbeddedS3Section
 from core.encoder_settings import EncoderSection
 from core.errors import SurecastError
@@ -157,6 +158,7 @@ class Settings(BaseSettings):
     encoder: EncoderSection = EncoderSection()
     client: ClientSection = ClientSection()
     embedded_s3: EmbeddedS3Section = EmbeddedS3Section()
+    console: ConsoleSection = ConsoleSection()
 
     @property
     def visibility_timeout(self) -> int:
@@ -186,6 +188,8 @@ _SECRET_VARIABLES = {
     "SURECAST_S3_ACCESS_KEY_ID",
     "SURECAST_S3_SECRET_ACCESS_KEY",
     "SURECAST_METRICS_PASSWORD",
+    "SURECAST_FLOWER_PASSWORD",
+    "SURECAST_CONSOLE_PASSWORD",
 }
 
 
