@@ -13,6 +13,8 @@ from encoder.status import read_encoder_status
 from journal.files import Journal
 from uploader.queues import queue_depth
 
+UNKNOWN_REASON = "unknown"  # what a failed file without a recorded error is grouped under
+
 
 def collect_status(
     journal: Journal, redis_client: redis.Redis | None, queue: str, clock: Callable[[], float] = time.time
@@ -25,7 +27,7 @@ def collect_status(
     except redis.RedisError:
         depth = None
     oldest = totals.oldest_unverified_at
-    failed = [{"key": r.key, "path": r.path, "reason": r.last_error or "unknown"} for r in journal.failed()]
+    failed = [{"key": r.key, "path": r.path, "reason": r.last_error or UNKNOWN_REASON} for r in journal.failed()]
     return {
         "queue_depth": depth,
         "files": totals.files,
