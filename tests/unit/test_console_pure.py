@@ -1,0 +1,46 @@
+"""The console's settings and the preview's address."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from core.console_settings import ConsoleSection
+from core.settings import S3Section
+from encoder.keys import EventLayout
+from surecast.console.stream import preview_url
+
+
+@pytest.mark.parametrize(
+    ("user", "password"),
+    [("volunteer", ""), ("", "secret")],
+)
+def test_half_a_login_is_refused_naming_both_variables(user: str, password: str) -> None:
+    with pytest.raises(ValidationError, match="SURECAST_CONSOLE_USER and SURECAST_CONSOLE_PASSWORD go together"):
+        ConsoleSection(user=user, password=SecretStr(password))
+
+
+@pytest.mark.parametrize(
+    ("console", "s3", "channel", "url"),
+    [
+        (ConsoleSection(), S3Section(endpoint_url="http://127.0.0.1:8333", bucket="venue", prefix="live"), "main",
+         "http://127.0.0.1:8333/venue/live/main/master.m3u8"),
+        (ConsoleSection(), S3Section(endpoint_url="https://s3.example.org/", bucket="b.c", prefix=""), "hall",
+         "https://s3.example.org/b.c/hall/master.m3u8"),
+        (ConsoleSection(), S3Section(bucket="venue", prefix="a/b", region="eu-west-1"), "main",
+         "https://s3.eu-west-1.amazonaws.com/venue/a/b/main/master.m3u8"),
+        (ConsoleSection(stream_url="https://cdn.example.org/main/master.m3u8"), S3Section(), "main",
+         "https://cdn.example.org/main/master.m3u8"),
+    ],
+)  # fmt: skip
+def test_the_preview_plays_the_channel_master_viewers_get(
+    console: ConsoleSection, s3: S3Section, channel: str, url: str
+) -> None:
+    assert preview_url(console, s3, channel) == url
+    if not console.stream_url:  # the key is the one the encoder writes the channel's master under
+        assert url.endswith("/" + EventLayout(s3.prefix, "ev1", channel).channel_master_key())
+
+
+def test_a_stream_url_must_be_http() -> None:
+    with pytest.raises(ValidationError, match="must be empty"):
+        ConsoleSection(stream_url="s3://venue/live/main/master.m3u8")
