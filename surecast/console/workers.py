@@ -50,8 +50,9 @@ class WorkerProbe:
         self._thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to end; it is a daemon, so one stuck on an absent Redis does not hold up the exit."""
         self._stop.set()
-        self._thread.join(self._timeout + 2)
+        self._thread.join(self._timeout + 0.5)
 
     def latest(self) -> dict[str, int] | None:
         """The last answer, or None if there is none recent enough to trust."""

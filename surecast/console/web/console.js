@@ -94,7 +94,7 @@
 
     text("t-upload", mbit(s.upload_rate));
     text("t-stream", "stream " + mbit(s.stream_rate));
-    text("t-backlog", s.waiting_files + " files");
+    text("t-backlog", s.waiting_files + (s.waiting_files === 1 ? " file" : " files"));
     text("t-queue", size(s.waiting_bytes) + (s.queue_depth == null ? ", Redis unreachable" : ", " + s.queue_depth + " in Redis"));
     text("t-disk", size(s.disk_free_bytes) + " free");
     text("t-hours", s.hours_left == null ? "" : "about " + s.hours_left.toFixed(1) + " h of recording left");
