@@ -13,7 +13,9 @@ import secrets
 import sys
 from pathlib import Path
 
+from core.service_settings import FlowerSection
 from core.settings import Settings
+from surecast.flower import flower_section_with
 
 CREDENTIALS_NAME = "credentials.json"
 ADMIN_USER = "surecast"
@@ -99,3 +101,18 @@ def stack_login(settings: Settings) -> tuple[str, str]:
         path = credentials_path(Path(settings.spool.dir))
         print(f"surecast: generated the stack's credentials (kept in {path}):\n{message}", file=sys.stderr)
     return user, password
+
+
+def flower_section(settings: Settings) -> FlowerSection:
+    """Flower's settings with its credentials: SURECAST_FLOWER_USER/_PASSWORD if set, else the stack's.
+
+    Raises ValueError (what `surecast flower` reports) when neither can be had.
+    """
+    if settings.flower.user and settings.flower.password.get_secret_value():
+        return settings.flower
+    try:
+        return flower_section_with(settings.flower, *stack_login(settings))
+    except OSError as exc:
+        raise ValueError(
+            f"Flower needs basic auth: set SURECAST_FLOWER_USER and SURECAST_FLOWER_PASSWORD, or fix {exc}"
+        ) from exc

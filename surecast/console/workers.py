@@ -24,6 +24,21 @@ log = logging.getLogger(__name__)
 ASK_EVERY = 4.0
 ANSWER_TIMEOUT = 1.0
 STALE_AFTER = 12.0  # no answer this long: unknown
+# An empty answer right after workers answered may be a reply that missed the timeout (a busy PC): the
+# workers count as gone only once nobody has answered for this long.
+EMPTY_AFTER = 10.0
+
+
+def shown_workers(
+    answer: dict[str, int] | None, answered_at: float, seen: dict[str, int], seen_at: float, now: float
+) -> dict[str, int] | None:
+    """What to show of the probe's answers: None when there is no recent one; the last workers seen while an
+    empty answer may still be a missed reply; else the latest answer. Pure."""
+    if answer is None or now - answered_at > STALE_AFTER:
+        return None
+    if not answer and seen and now - seen_at <= EMPTY_AFTER:
+        return dict(seen)
+    return dict(answer)
 
 
 class WorkerProbe:
@@ -42,6 +57,8 @@ class WorkerProbe:
         self._clock = clock
         self._answer: dict[str, int] | None = None
         self._answered_at = -float("inf")
+        self._seen: dict[str, int] = {}  # the last non-empty answer
+        self._seen_at = -float("inf")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="surecast-console-workers", daemon=True)
@@ -57,9 +74,7 @@ class WorkerProbe:
     def latest(self) -> dict[str, int] | None:
         """The last answer, or None if there is none recent enough to trust."""
         with self._lock:
-            if self._clock() - self._answered_at > STALE_AFTER:
-                return None
-            return None if self._answer is None else dict(self._answer)
+            return shown_workers(self._answer, self._answered_at, self._seen, self._seen_at, self._clock())
 
     def _run(self) -> None:
         app = Celery("surecast-console", set_as_current=False)
@@ -74,6 +89,8 @@ class WorkerProbe:
                 else:
                     with self._lock:
                         self._answer, self._answered_at = answer, self._clock()
+                        if answer:
+                            self._seen, self._seen_at = answer, self._answered_at
                 self._stop.wait(max(0.0, self._every - (self._clock() - started)))
         finally:
             app.close()

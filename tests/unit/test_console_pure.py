@@ -1,4 +1,4 @@
-"""The console's settings and the preview's address."""
+"""The console's settings, the preview's address, and when the workers count as gone."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from core.console_settings import ConsoleSection
 from core.settings import S3Section
 from encoder.keys import EventLayout
 from surecast.console.stream import preview_url
+from surecast.console.workers import EMPTY_AFTER, STALE_AFTER, shown_workers
 
 
 @pytest.mark.parametrize(
@@ -44,3 +45,28 @@ def test_the_preview_plays_the_channel_master_viewers_get(
 def test_a_stream_url_must_be_http() -> None:
     with pytest.raises(ValidationError, match="must be empty"):
         ConsoleSection(stream_url="s3://venue/live/main/master.m3u8")
+
+
+W = {"w1@pc": 2}
+
+
+@pytest.mark.parametrize(
+    ("answer", "answered_ago", "seen", "seen_ago", "shown"),
+    [
+        (W, 1.0, W, 1.0, W),
+        (None, 0.0, {}, 0.0, None),  # never answered: unknown, not "none online"
+        (W, STALE_AFTER + 1, W, STALE_AFTER + 1, None),  # no recent answer: unknown
+        ({}, 1.0, W, 5.0, W),  # one empty reply just after workers answered: a missed reply
+        ({}, 1.0, W, EMPTY_AFTER + 1, {}),  # nobody answered for a while: none online
+        ({}, 1.0, {}, 0.0, {}),
+    ],
+)
+def test_workers_count_as_gone_only_when_none_answered_for_a_while(
+    answer: dict[str, int] | None,
+    answered_ago: float,
+    seen: dict[str, int],
+    seen_ago: float,
+    shown: dict[str, int] | None,
+) -> None:
+    now = 1000.0
+    assert shown_workers(answer, now - answered_ago, seen, now - seen_ago, now) == shown

@@ -19,6 +19,7 @@ from surecast.credentials import (
     CredentialsError,
     credentials_message,
     credentials_path,
+    flower_section,
     service_urls,
     stack_credentials,
 )
@@ -98,3 +99,19 @@ def test_a_generated_password_is_one_flower_accepts(tmp_path: Path) -> None:
     section = flower_section_with(FlowerSection(), user, password)
     assert flower_env(section, {})["FLOWER_BASIC_AUTH"] == f"{user}:{password}"
     assert os.environ.get("FLOWER_BASIC_AUTH") is None
+
+
+def test_flower_uses_the_stack_login_only_when_its_own_is_unset(tmp_path: Path) -> None:
+    own = Settings(spool={"dir": tmp_path / "a"}, flower=FlowerSection(user="ops", password=SecretStr("set")))
+    assert flower_section(own) is own.flower
+    assert not credentials_path(tmp_path / "a").exists()  # nothing generated that nobody uses
+    stack = Settings(spool={"dir": tmp_path / "b"})
+    section = flower_section(stack)
+    user, password, created = stack_credentials(tmp_path / "b")
+    assert not created and (section.user, section.password.get_secret_value()) == (user, password)
+
+
+def test_flower_without_any_login_is_a_settings_error_naming_the_variables(tmp_path: Path) -> None:
+    credentials_path(tmp_path).write_text("{broken")
+    with pytest.raises(ValueError, match="set SURECAST_FLOWER_USER and SURECAST_FLOWER_PASSWORD, or fix"):
+        flower_section(Settings(spool={"dir": tmp_path}))
