@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.client_settings import ClientSection
+from core.console_settings import ConsoleSection
 from core.destinations import PRIMARY, BackupSection, Destination, queue_for
 from core.embedded_s3_settings import EmbeddedS3Section
 from core.encoder_settings import EncoderSection
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     encoder: EncoderSection = EncoderSection()
     client: ClientSection = ClientSection()
     embedded_s3: EmbeddedS3Section = EmbeddedS3Section()
+    console: ConsoleSection = ConsoleSection()
     # More destinations beside SURECAST_S3_*, as JSON (core.destinations).
     backups: list[BackupSection] = Field(default_factory=list)
     _destination: str = PrivateAttr(default=PRIMARY)
@@ -181,6 +183,8 @@ _SECRET_VARIABLES = {
     "SURECAST_S3_ACCESS_KEY_ID",
     "SURECAST_S3_SECRET_ACCESS_KEY",
     "SURECAST_METRICS_PASSWORD",
+    "SURECAST_FLOWER_PASSWORD",
+    "SURECAST_CONSOLE_PASSWORD",
 }
 
 

@@ -187,6 +187,17 @@ class DeliverySchedule:
             )
         return int(cursor.rowcount)
 
+    def requeue_failed_with(self, reason: str | None) -> int:
+        """The failed files whose last error is ``reason`` (None: no reason recorded) queued to publish now,
+        counters kept: one cause fixed, the others left failed (the console's "retry now" of one group)."""
+        with self._write() as db:
+            cursor = db.execute(
+                """UPDATE files SET state = 'queued', published_at = NULL, next_attempt_at = NULL, updated_at = ?
+                   WHERE state = 'failed' AND last_error IS ?""",
+                (self._now(), reason),
+            )
+        return int(cursor.rowcount)
+
     def expected_in_redis(self) -> int:
         """Messages Redis should hold for this journal: published and not started, or being uploaded."""
         row = self._db.execute(

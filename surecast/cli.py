@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from surecast.commands import delivery, encode, play, stack, status
+from surecast.commands import console, delivery, encode, play, stack, status
 
 
 @click.group()
@@ -28,5 +28,7 @@ for command in (
     stack.embedded_s3,
     play.play,
     play.player,
+    console.console,
+    console.credentials,
 ):
     main.add_command(command)

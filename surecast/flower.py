@@ -1,7 +1,8 @@
 """`surecast flower`: Flower for the upload workers, behind HTTP basic auth, or not at all.
 
-Flower without authentication can shut workers down and send tasks (CVE-2022-30034), so this command
-refuses to start unless ``SURECAST_FLOWER_USER`` and ``SURECAST_FLOWER_PASSWORD`` are set. The
+Flower without authentication can shut workers down and send tasks (CVE-2022-30034), so it never starts
+without credentials: ``SURECAST_FLOWER_USER`` and ``SURECAST_FLOWER_PASSWORD``, or else the stack's generated
+ones (``surecast/credentials.py``, given to ``flower_section_with``). The
 credentials reach Flower through its ``FLOWER_BASIC_AUTH`` environment variable (the same option as
 ``--basic_auth``), not the command line, where every user of the machine could read them with ``ps``.
 """
@@ -9,6 +10,8 @@ credentials reach Flower through its ``FLOWER_BASIC_AUTH`` environment variable 
 from __future__ import annotations
 
 import sys
+
+from pydantic import SecretStr
 
 from core.service_settings import FlowerSection
 
@@ -40,3 +43,11 @@ def flower_env(section: FlowerSection, base: dict[str, str]) -> dict[str, str]:
     env = dict(base)
     env["FLOWER_BASIC_AUTH"] = f"{section.user}:{section.password.get_secret_value()}"
     return env
+
+
+def flower_section_with(section: FlowerSection, user: str, password: str) -> FlowerSection:
+    """``section`` with these credentials where SURECAST_FLOWER_USER/_PASSWORD are unset (the stack's generated
+    ones); configured credentials win. Pure."""
+    if section.user and section.password.get_secret_value():
+        return section
+    return section.model_copy(update={"user": user, "password": SecretStr(password)})

@@ -16,6 +16,8 @@ from journal.figures import live_edge_lag
 from journal.files import Journal
 from uploader.queues import queue_depth
 
+UNKNOWN_REASON = "unknown"  # what a failed file without a recorded error is grouped under
+
 
 def collect_status(
     journal: Journal, redis_client: redis.Redis | None, queue: str, clock: Callable[[], float] = time.time
@@ -28,7 +30,7 @@ def collect_status(
     except redis.RedisError:
         depth = None
     oldest = totals.oldest_unverified_at
-    failed = [{"key": r.key, "path": r.path, "reason": r.last_error or "unknown"} for r in journal.failed()]
+    failed = [{"key": r.key, "path": r.path, "reason": r.last_error or UNKNOWN_REASON} for r in journal.failed()]
     return {
         "queue_depth": depth,
         "files": totals.files,

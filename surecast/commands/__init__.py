@@ -6,6 +6,7 @@ and passes them down.
     encode.py     encode, finish-event
     play.py       play, player
     stack.py      up, scale, flower, bucket-setup, embedded-s3
+    console.py    console, credentials
 """
 
 from __future__ import annotations

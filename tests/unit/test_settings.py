@@ -53,6 +53,8 @@ def test_dotenv_file_is_read(tmp_path: object) -> None:
         ("SURECAST_REDIS_URL", "http://secret@x", "SURECAST_REDIS_URL: Value error, must start with redis://"),
         ("SURECAST_REDIS_VISIBILITY_TIMEOUT", "10", "SURECAST_REDIS_VISIBILITY_TIMEOUT must be at least"),
         ("SURECAST_METRICS_BIND", "0.0.0.0", "SURECAST_METRICS_USER and SURECAST_METRICS_PASSWORD are required"),
+        ("SURECAST_CONSOLE_USER", "volunteer", "SURECAST_CONSOLE_USER and SURECAST_CONSOLE_PASSWORD go together"),
+        ("SURECAST_CONSOLE_PASSWORD", "secret", "SURECAST_CONSOLE_USER and SURECAST_CONSOLE_PASSWORD go together"),
     ],
 )
 def test_a_bad_setting_fails_with_one_line_naming_it(

@@ -1,0 +1,83 @@
+"""`surecast console` (the volunteer's browser tab) and `surecast credentials` (the stack's login)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from core.service_settings import LOOPBACK_ADDRESSES
+from core.settings import Settings, settings_or_exit
+from surecast.commands import setup_logging
+
+
+def _login(settings: Settings) -> tuple[str, str]:
+    """The console's credentials: SURECAST_CONSOLE_USER/_PASSWORD, else the stack's generated ones."""
+    section = settings.console
+    if section.user:
+        return section.user, section.password.get_secret_value()
+    from surecast.credentials import stack_login
+
+    try:
+        return stack_login(settings)
+    except OSError as exc:
+        where = "on this PC only" if section.bind in LOOPBACK_ADDRESSES else f"on {section.bind}"
+        click.echo(
+            f"surecast: the console needs credentials and has none ({exc}); set SURECAST_CONSOLE_USER and "
+            f"SURECAST_CONSOLE_PASSWORD, or make the spool writable. It serves {where}, never without a login.",
+            err=True,
+        )
+        sys.exit(2)
+
+
+@click.command()
+def console() -> None:
+    """The live console: preview, one big state, 30 minutes of plots, retry and finish buttons."""
+    settings = settings_or_exit()
+    setup_logging("INFO")
+    user, password = _login(settings)
+    from surecast.console.actions import Actions
+    from surecast.console.backend import LiveBackend
+    from surecast.console.sampler import Sampler
+    from surecast.console.server import console_app, run_console
+    from surecast.console.workers import WorkerProbe
+    from surecast.credentials import service_urls
+
+    workers = WorkerProbe(settings)
+    sampler = Sampler(settings, workers)
+    actions = Actions(settings)
+    section = settings.console
+
+    def ready(port: int) -> None:
+        url = service_urls(settings.model_copy(update={"console": section.model_copy(update={"port": port})}))
+        click.echo(f"surecast console: {url['console']} (user {user}; `surecast credentials` shows the password)")
+
+    workers.start()
+    sampler.start()
+    try:
+        app = console_app(LiveBackend(settings, sampler, actions), user, password)
+        run_console(app, section.bind, section.port, ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {section.bind}:{section.port}: {exc.strerror or exc}") from None
+    finally:
+        sampler.stop()
+        workers.stop()
+        actions.close()
+
+
+@click.command()
+def credentials() -> None:
+    """Print the stack's generated login (console and Flower) and their addresses."""
+    settings = settings_or_exit()
+    from surecast.credentials import CredentialsError, credentials_message, service_urls, stack_credentials
+
+    try:
+        user, password, _ = stack_credentials(Path(settings.spool.dir))
+    except (CredentialsError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(credentials_message(user, password, service_urls(settings)))
+    if settings.console.user:
+        click.echo(f"(the console uses SURECAST_CONSOLE_USER={settings.console.user} and its password instead)")
+    if settings.flower.user:
+        click.echo(f"(Flower uses SURECAST_FLOWER_USER={settings.flower.user} and its password instead)")

@@ -1,0 +1,45 @@
+"""The console's backend in production: the sampler's snapshot and history, the actions, the page's config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.settings import Settings
+from surecast.console.actions import Actions
+from surecast.console.history import INTERVAL_SECONDS, WINDOW_SECONDS
+from surecast.console.sampler import Sampler
+from surecast.console.stream import preview_url
+
+STATUS_REFRESH_SECONDS = 1.0
+
+
+class LiveBackend:
+    def __init__(self, settings: Settings, sampler: Sampler, actions: Actions) -> None:
+        self._sampler = sampler
+        self._actions = actions
+        self._config = {
+            "stream_url": preview_url(settings.console, settings.s3, settings.encoder.channel),
+            "channel": settings.encoder.channel,
+            "status_refresh_seconds": STATUS_REFRESH_SECONDS,
+            "history_refresh_seconds": INTERVAL_SECONDS,
+            "history_seconds": WINDOW_SECONDS,
+        }
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def status(self) -> dict[str, Any]:
+        return self._sampler.latest()
+
+    def history(self, since: float | None) -> list[dict[str, Any]]:
+        return [p.as_json() for p in self._sampler.history.points(since)]
+
+    def retry(self, reason: str | None) -> tuple[int, int]:
+        done = self._actions.retry(reason)
+        self._sampler.wake()
+        return done
+
+    def finish(self, event: str) -> bool:
+        asked = self._actions.finish(event)
+        self._sampler.wake()
+        return asked

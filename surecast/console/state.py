@@ -1,0 +1,177 @@
+"""The console's one big state, in plain words for an AV volunteer: what is happening and what to do. Pure.
+
+In order of precedence (the first that holds is shown):
+
+    DISK FULL     the encoder paused recording: the spool reached its reserve
+    PROBLEM       Redis unreachable, the encoder not running, no upload worker online
+    UPLINK DOWN   files wait and nothing was verified for about two segments: recording is safe here
+    PROBLEM       files failed permanently (the largest group of one reason, with what to do)
+    OFF AIR       no event running (none yet, or it ended cleanly)
+    CATCHING UP   the bucket's live edge trails the encoder
+    LIVE          everything reaches the bucket on time
+
+"Down" is read from the journal, the record of what was verified: it switches within a few seconds of
+the link being cut and back once verifications resume, whatever the cause (uplink, S3, a proxy).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from surecast.console.history import Point
+
+ENCODER_STALE_SECONDS = 10.0  # the encoder writes its status every second
+MIN_SLACK_SECONDS = 4.0
+RATE_SECONDS = 20.0  # the upload rate used for "time to catch up": the mean over this long
+MB = 1_000_000
+
+LEVELS = {
+    "LIVE": "ok",
+    "CATCHING UP": "warn",
+    "OFF AIR": "idle",
+    "STARTING": "idle",
+    "UPLINK DOWN": "alert",
+    "DISK FULL": "alert",
+    "PROBLEM": "alert",
+}
+
+
+@dataclass(frozen=True)
+class State:
+    label: str
+    detail: str
+
+    @property
+    def level(self) -> str:
+        """ok, warn, alert or idle: the colour the page shows it in."""
+        return LEVELS.get(self.label, "alert")
+
+    def as_json(self) -> dict[str, str]:
+        return {"label": self.label, "detail": self.detail, "level": self.level}
+
+
+def console_state(figures: Mapping[str, Any], history: Sequence[Point], now: float) -> State:
+    """The big state from the console's figures (``/api/status``) and the recent history."""
+    slack = max(MIN_SLACK_SECONDS, 2 * float(figures["segment_seconds"]))
+    encoder: Mapping[str, Any] | None = figures.get("encoder")
+    running = encoder is not None and encoder.get("state") != "stopped"
+    waiting_mb = figures["waiting_bytes"] / MB
+
+    if encoder is not None and running and encoder.get("recording_paused_since"):
+        since = clock_time(encoder["recording_paused_since"])
+        waiting = encoder.get("waiting_bytes", figures["waiting_bytes"]) / MB
+        return State("DISK FULL", f"recording paused since {since}, {waiting:.0f} MB waiting to upload")
+    if figures["queue_depth"] is None:
+        return State(
+            "PROBLEM",
+            "Redis is unreachable — check that the redis service runs (docker compose ps); "
+            "recording goes on and files wait on this PC",
+        )
+    if encoder is not None and running and now - float(encoder.get("updated_at") or 0) > ENCODER_STALE_SECONDS:
+        return State(
+            "PROBLEM",
+            f"the encoder is not running (last heard from at {clock_time(encoder.get('updated_at') or 0)}) — "
+            "restart it (docker compose restart encoder, or surecast up); it resumes the event",
+        )
+    if figures.get("workers") == {}:
+        return State(
+            "PROBLEM",
+            "no upload worker is online — start one (docker compose up -d uploader, or surecast worker); "
+            "files wait safely on this PC",
+        )
+    down = uplink_down_since(figures, now, slack)
+    if down is not None:
+        detail = (
+            f"since {clock_time(down)} (recording safe on this PC, "
+            f"{figures['waiting_segments']} segments waiting, {waiting_mb:.0f} MB)"
+        )
+        if figures.get("retry_reason"):
+            detail += f"; last error: {figures['retry_reason']}"
+        return State("UPLINK DOWN", detail)
+    failures: Sequence[Mapping[str, Any]] = figures.get("failures") or []
+    if failures:
+        top = failures[0]
+        files = f"{top['files']} file{'s' if top['files'] != 1 else ''} failed"
+        more = f" (and {len(failures) - 1} other reason{'s' if len(failures) > 2 else ''})" if len(failures) > 1 else ""
+        return State("PROBLEM", f"{files}: {top['reason']}{more} — {advice_for(str(top['reason']))}")
+    if not running:
+        return State("OFF AIR", off_air_detail(figures, encoder, waiting_mb))
+    lag: Mapping[str, float] = figures.get("live_edge_lag") or {}
+    behind = max(lag.values(), default=0.0)
+    if behind > slack:
+        eta = catch_up(figures, history, now)
+        return State("CATCHING UP", f"{behind:.0f} s behind, {waiting_mb:.0f} MB to upload, {eta}")
+    return State("LIVE", f"{behind:.0f} s behind the encoder")
+
+
+def uplink_down_since(figures: Mapping[str, Any], now: float, slack: float) -> float | None:
+    """When delivery stopped, if it has: files wait, the oldest for over a segment, and nothing was verified
+    for ``slack`` seconds (about two segments)."""
+    if not figures["waiting_files"]:
+        return None
+    oldest_age = figures.get("oldest_unverified_age_seconds") or 0.0
+    if oldest_age <= slack / 2:
+        return None
+    last = figures.get("last_verified_at")
+    silent_since = float(last) if last else now - oldest_age
+    return silent_since if now - silent_since > slack else None
+
+
+def catch_up(figures: Mapping[str, Any], history: Sequence[Point], now: float) -> str:
+    """How long the backlog takes to drain at the recent upload rate, beside the stream's own rate."""
+    recent = [p for p in history if p.t >= now - RATE_SECONDS]
+    upload = sum(p.upload_rate for p in recent) / len(recent) if recent else 0.0
+    stream = next((p.stream_rate for p in reversed(recent) if p.stream_rate is not None), None) or 0.0
+    gain = upload - stream
+    if gain <= 0:
+        return f"not gaining at the current upload rate ({mbit(upload)} for a {mbit(stream)} stream)"
+    return f"about {duration(figures['waiting_bytes'] / gain)} to catch up at the current upload rate"
+
+
+def off_air_detail(figures: Mapping[str, Any], encoder: Mapping[str, Any] | None, waiting_mb: float) -> str:
+    event = figures.get("event")
+    if encoder is None and event is None:
+        text = "no event on this PC yet — start the encoder (docker compose up, or surecast up)"
+    else:
+        name = (event or {}).get("id") or (encoder or {}).get("event_id")
+        text = f"event {name} ended"
+    if figures["waiting_files"]:
+        text += f"; {figures['waiting_files']} files ({waiting_mb:.0f} MB) still to upload"
+    return text
+
+
+ADVICE = (
+    ("NoSuchBucket", "check SURECAST_S3_BUCKET (create it: surecast bucket-setup --create), then press retry now"),
+    ("no usable AWS credentials", "set the S3 credentials (SURECAST_S3_ACCESS_KEY_ID/_SECRET_ACCESS_KEY), then retry"),
+    ("AccessDenied", "check the S3 credentials and the bucket policy, then press retry now"),
+    ("InvalidAccessKeyId", "check the S3 access key (SURECAST_S3_ACCESS_KEY_ID), then press retry now"),
+    ("times in a row", "something between this PC and S3 answers instead of it (a venue login page?): fix it, retry"),
+    ("spool file", "the local copy is gone or changed and cannot be sent again: that part of the archive is lost"),
+)
+
+
+def advice_for(reason: str) -> str:
+    """What to do about a failure, by its reason; failed files are retried by themselves on a slow schedule."""
+    for marker, text in ADVICE:
+        if marker in reason:
+            return text
+    return "fix the cause, then press retry now (failed files are also retried by themselves, slowly)"
+
+
+def clock_time(epoch: float) -> str:
+    return time.strftime("%H:%M", time.localtime(epoch))
+
+
+def mbit(bytes_per_second: float) -> str:
+    return f"{bytes_per_second * 8 / 1e6:.1f} Mbit/s"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"

@@ -1,0 +1,17 @@
+"""The preview's address: the channel's master playlist as viewers fetch it from the bucket. Pure."""
+
+from __future__ import annotations
+
+from core.console_settings import ConsoleSection
+from core.destinations import public_base
+from core.s3_section import S3Section
+
+
+def preview_url(console: ConsoleSection, s3: S3Section, channel: str) -> str:
+    """``SURECAST_CONSOLE_STREAM_URL``, else the channel's master playlist where viewers read the bucket
+    (SURECAST_S3_PUBLIC_URL, or the bucket's path-style address). The key is the encoder's channel master
+    (``encoder.keys.EventLayout.channel_master_key``; a unit test keeps the two equal)."""
+    if console.stream_url:
+        return console.stream_url
+    key = "/".join(p for p in (s3.prefix, channel, "master.m3u8") if p)
+    return f"{public_base(s3)}/{key}"
