@@ -21,7 +21,7 @@ def flower_argv(section: FlowerSection, python: str = sys.executable) -> list[st
     return [
         python,
         "-m",
-        "celery",
+        "surecast.flower_guard",  # Celery's command line, with Flower's /metrics and /healthcheck guarded
         "-A",
         "uploader",
         "flower",

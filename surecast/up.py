@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -142,6 +141,7 @@ def plan_children(
     if encoder_args is not None:
         # SIGINT ends the event like Ctrl-C: final segments, then the VOD playlist.
         children.append(Child("encoder", [*SURECAST, "encode", *encoder_args], signal.SIGINT, 60))
+    children.append(Child("console", [*SURECAST, "console"], signal.SIGTERM, 10))
     if flower:
         children.append(Child("flower", [*SURECAST, "flower"], signal.SIGTERM, 10))
     if metrics:
@@ -224,15 +224,6 @@ def stream_announcer(line: str, playlist_url: str, wait: float) -> Callable[[], 
         return False
 
     return announce
-
-
-def flower_credentials(env: dict[str, str]) -> tuple[str, str] | None:
-    """Credentials to start Flower with: the configured ones, or a fresh one-off pair (returned to print)."""
-    if env.get("SURECAST_FLOWER_USER") and env.get("SURECAST_FLOWER_PASSWORD"):
-        return None
-    user, password = "surecast", secrets.token_urlsafe(12)
-    env["SURECAST_FLOWER_USER"], env["SURECAST_FLOWER_PASSWORD"] = user, password
-    return user, password
 
 
 def run(children: list[Child], env: dict[str, str], logs: Path, announce: Callable[[], bool] | None = None) -> int:

@@ -40,7 +40,6 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
         chain_has_credentials,
         describe_destination,
         embedded_redis,
-        flower_credentials,
         needs_embedded_s3,
         plan_children,
         run,
@@ -76,10 +75,17 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
         click.echo(f"surecast up: {describe_destination(settings.s3)}")
         # (The embedded server is checked by its ready test instead, and each worker runs a preflight.)
         report_preflight(settings.s3, background=True)
-    if not no_flower and (creds := flower_credentials(env)):
-        click.echo(
-            f"Flower: http://127.0.0.1:5555 user {creds[0]} password {creds[1]} (set SURECAST_FLOWER_* to choose)"
-        )
+    from surecast.credentials import service_urls, stack_login
+
+    try:
+        user, _ = stack_login(settings)  # generated and printed once, on the first start
+    except OSError as exc:
+        raise click.ClickException(f"the stack's credentials: {exc}") from None
+    urls = service_urls(settings)
+    click.echo(
+        f"surecast up: the console at {urls['console']}, Flower at {urls['Flower']}: user {user} "
+        "(`surecast credentials` prints the password)"
+    )
     children = plan_children(
         workers or settings.worker.concurrency, encoder_args, not no_flower, not no_metrics, player_stream
     )
@@ -150,12 +156,13 @@ def scale(count: int, mode: str, project_dir: Path) -> None:
 
 @click.command()
 def flower() -> None:
-    """Start Flower (the workers' dashboard) with basic auth; refuses to start without credentials."""
+    """Start Flower (the workers' dashboard) with basic auth: SURECAST_FLOWER_* or the stack's credentials."""
     settings = settings_or_exit()
+    from surecast.credentials import flower_section
     from surecast.flower import flower_argv, flower_env
 
     try:
-        env = flower_env(settings.flower, dict(os.environ))
+        env = flower_env(flower_section(settings), dict(os.environ))
     except ValueError as exc:
         click.echo(f"surecast: {exc}", err=True)
         sys.exit(2)

@@ -40,12 +40,31 @@ def test_password_with_a_comma_is_rejected() -> None:
         flower_env(FlowerSection(user="ops", password="a,b"), {})
 
 
-def test_flower_command_without_credentials_exits_with_one_line(stack: Stack) -> None:
+def test_flower_command_with_a_broken_credentials_file_exits_with_one_line(stack: Stack) -> None:
+    (stack.spool / "credentials.json").write_text("not json")
     result = stack.run_cli("flower", timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "SURECAST_FLOWER_USER" in lines[0] and "SURECAST_FLOWER_PASSWORD" in lines[0]
+    assert "SURECAST_FLOWER_USER" in lines[0] and "credentials.json" in lines[0]
+
+
+def test_flower_uses_the_stacks_generated_credentials_when_none_are_set(stack: Stack) -> None:
+    from surecast.credentials import stack_credentials
+
+    port = free_port()
+    env = {**stack.env, "SURECAST_FLOWER_PORT": str(port)}
+    log = stack.tmp / "flower.log"
+    proc = spawn([str(BIN / "surecast"), "flower"], env, log, cwd=stack.tmp)
+    try:
+        url = f"http://127.0.0.1:{port}/api/workers?status=true"
+        wait_until(lambda: _status(url) != 0 or proc.poll() is not None, 60, 0.2, "flower did not listen")
+        user, password, created = stack_credentials(stack.spool)
+        assert not created, "Flower should have generated them"
+        assert _status(url) == 401 and _status(url, (user, password)) == 200
+        assert password in log.read_text()  # printed once, where they were made
+    finally:
+        terminate(proc)
 
 
 def _status(url: str, auth: tuple[str, str] | None = None) -> int:
@@ -79,5 +98,8 @@ def test_flower_answers_only_with_credentials(stack: Stack) -> None:
         assert _status(url, ("ops", "wrong")) == 401
         assert _status(url, ("ops", "pw")) == 200
         assert _status(f"http://127.0.0.1:{port}/", ("ops", "pw")) == 200
+        for page in ("metrics", "healthcheck"):  # open to anyone in Flower itself; not here
+            assert _status(f"http://127.0.0.1:{port}/{page}") == 401
+            assert _status(f"http://127.0.0.1:{port}/{page}", ("ops", "pw")) == 200
     finally:
         terminate(proc)

@@ -65,12 +65,12 @@ def kill_tree(up: subprocess.Popen[bytes]) -> None:
 
 def test_children_are_planned_in_start_order() -> None:
     names = [c.name for c in plan_children(3, ["--duration", "5"], flower=True, metrics=True)]
-    assert names == ["worker", "encoder", "flower", "metrics"]
-    assert [c.name for c in plan_children(1, None, flower=False, metrics=False)] == ["worker"]
+    assert names == ["worker", "encoder", "console", "flower", "metrics"]
+    assert [c.name for c in plan_children(1, None, flower=False, metrics=False)] == ["worker", "console"]
     with_player = plan_children(1, ["--duration", "5"], flower=False, metrics=False, player_stream="http://s/m.m3u8")
-    assert [c.name for c in with_player] == ["worker", "encoder", "player"]
+    assert [c.name for c in with_player] == ["worker", "encoder", "console", "player"]
     assert with_player[-1].argv[-2:] == ["--stream", "http://s/m.m3u8"]
-    worker, encoder = plan_children(2, ["--duration", "5"], flower=False, metrics=False)
+    worker, encoder, _ = plan_children(2, ["--duration", "5"], flower=False, metrics=False)
     assert worker.argv[-2:] == ["-c", "2"] and encoder.argv[-2:] == ["--duration", "5"]
     assert encoder.stop_signal == signal.SIGINT  # ends the event cleanly, like Ctrl-C
 
