@@ -18,7 +18,7 @@ from pydantic import field_validator
 from core.contract import PRIMARY, check_event_id
 from core.s3_section import S3Section
 
-__all__ = ["PRIMARY", "BackupSection", "Destination", "public_base", "queue_for"]
+__all__ = ["PRIMARY", "BackupSection", "Destination", "channel_url", "public_base", "queue_for"]
 
 
 class BackupSection(S3Section):
@@ -53,6 +53,12 @@ def public_base(s3: S3Section) -> str:
     if s3.endpoint_url:
         return f"{s3.endpoint_url.rstrip('/')}/{s3.bucket}"
     return f"https://{s3.bucket}.s3.{s3.region}.amazonaws.com"
+
+
+def channel_url(s3: S3Section, channel: str) -> str:
+    """The venue's stable viewer address on a destination: its channel's master playlist."""
+    key = "/".join(p for p in (s3.prefix, channel, "master.m3u8") if p)
+    return f"{public_base(s3)}/{key}"
 
 
 def queue_for(base_queue: str, name: str) -> str:

@@ -49,17 +49,40 @@ def uploader(settings: Settings) -> str | None:
     return None
 
 
-def flower(settings: Settings) -> str | None:
-    section = settings.flower
-    credentials = f"{section.user}:{section.password.get_secret_value()}"
-    host = "127.0.0.1" if section.address in ("0.0.0.0", "") else section.address
-    request = urllib.request.Request(f"http://{host}:{section.port}/api/workers?status=true")
-    request.add_header("Authorization", "Basic " + base64.b64encode(credentials.encode()).decode())
+def _answers(url: str, login: tuple[str, str] | None) -> str | None:
+    """None if ``url`` answers 200 (with the login), else why not."""
+    request = urllib.request.Request(url)
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return None if response.status == 200 else f"flower answered {response.status}"
+            return None if response.status == 200 else f"{url} answered {response.status}"
     except OSError as exc:  # HTTPError and URLError included
-        return f"flower: {exc}"
+        return f"{url}: {exc}"
+
+
+def _local(address: str) -> str:
+    return "127.0.0.1" if address in ("0.0.0.0", "") else address
+
+
+def flower(settings: Settings) -> str | None:
+    from surecast.credentials import flower_section
+
+    section = flower_section(settings)
+    login = (section.user, section.password.get_secret_value())
+    return _answers(f"http://{_local(section.address)}:{section.port}/api/workers?status=true", login)
+
+
+def console(settings: Settings) -> str | None:
+    from surecast.credentials import stack_login
+
+    section = settings.console
+    login = (section.user, section.password.get_secret_value()) if section.user else stack_login(settings)
+    return _answers(f"http://{_local(section.bind)}:{section.port}/api/status", login)
+
+
+def player(settings: Settings) -> str | None:
+    return _answers(f"http://{_local(settings.client.player_bind)}:{settings.client.player_port}/", None)
 
 
 def s3(settings: Settings) -> str | None:
@@ -80,7 +103,7 @@ def s3(settings: Settings) -> str | None:
     return None
 
 
-CHECKS = {"encoder": encoder, "uploader": uploader, "flower": flower, "s3": s3}
+CHECKS = {"encoder": encoder, "uploader": uploader, "flower": flower, "s3": s3, "console": console, "player": player}
 
 
 def main(argv: list[str]) -> int:

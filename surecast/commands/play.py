@@ -179,10 +179,13 @@ def play(
 @click.option("--bind", default=None, help="Address to listen on (default SURECAST_CLIENT_PLAYER_BIND, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Default SURECAST_CLIENT_PLAYER_PORT.")
 def player(stream_url: str, bind: str | None, port: int | None) -> None:
-    """Serve the web player (hls.js, or Safari's own HLS) pointed at a stream URL."""
+    """Serve the web player (hls.js, or Safari's own HLS) pointed at a stream URL (default: the channel's
+    stable address where viewers read the bucket, SURECAST_S3_PUBLIC_URL)."""
     settings = settings_or_exit()
     from client.webserver import WebServer, static_route
+    from core.destinations import channel_url
 
+    stream_url = stream_url or channel_url(settings.s3, settings.encoder.channel)
     if stream_url and not stream_url.startswith(("http://", "https://", "/")):
         raise click.BadParameter("a browser plays http(s):// URLs only (not s3://)", param_hint="--stream")
     cfg = settings.client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.console_settings import ConsoleSection
-from core.destinations import public_base
+from core.destinations import channel_url
 from core.s3_section import S3Section
 
 
@@ -13,5 +13,4 @@ def preview_url(console: ConsoleSection, s3: S3Section, channel: str) -> str:
     (``encoder.keys.EventLayout.channel_master_key``; a unit test keeps the two equal)."""
     if console.stream_url:
         return console.stream_url
-    key = "/".join(p for p in (s3.prefix, channel, "master.m3u8") if p)
-    return f"{public_base(s3)}/{key}"
+    return channel_url(s3, channel)

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from core.s3_credentials import parse_credentials
 from core.settings import Settings
@@ -69,12 +68,9 @@ def _compose_yaml(name: str) -> dict[str, Any]:
 
 
 def _setting_variables() -> set[str]:
-    names = set()
-    for section, field in Settings.model_fields.items():
-        model = field.annotation
-        assert isinstance(model, type) and issubclass(model, BaseModel)
-        names.update(f"SURECAST_{section}_{sub}".upper() for sub in model.model_fields)
-    return names
+    from core.settings import known_variables
+
+    return known_variables()
 
 
 # The files ------------------------------------------------------------------------------------------------
@@ -105,8 +101,11 @@ def test_compose_stack_has_the_venue_pc_shape() -> None:
     redis_cmd = services["redis"]["command"]
     for flag, value in (("--appendonly", "yes"), ("--appendfsync", "everysec"), ("--maxmemory-policy", "noeviction")):
         assert redis_cmd[redis_cmd.index(flag) + 1] == value
-    for port in published["flower"]["ports"] + published["s3"]["ports"]:
+    web = ("flower", "s3", "console", "player")
+    for port in [p for name in web for p in published[name]["ports"]]:
         assert port.startswith(("127.0.0.1:", "${FLOWER_BIND:-127.0.0.1}:")), port
+    assert sorted(p.rsplit(":", 1)[1] for p in published["encoder"]["ports"]) == ["1935/tcp", "9000/udp"]
+    assert all(p.startswith("${INGEST_BIND:-127.0.0.1}:") for p in published["encoder"]["ports"])
     grace = services["uploader"]["stop_grace_period"]
     assert grace.endswith("m") and int(grace[:-1]) * 60 > settings.upload.time_limit
     assert services["encoder"]["volumes"] == services["uploader"]["volumes"] == ["spool:/var/spool/surecast"]
