@@ -6,7 +6,9 @@ The web player's files are served from ``client/web`` by a fixed list: nothing e
 
 from __future__ import annotations
 
+import base64
 import errno
+import hmac
 import json
 import logging
 import threading
@@ -49,6 +51,11 @@ class Response:
 
 
 Route = Callable[[str], Response | None]
+UNAUTHORIZED = Response(
+    401,
+    b"log in: the user and password `surecast credentials` prints\n",
+    headers={"WWW-Authenticate": 'Basic realm="surecast"'},
+)
 
 
 def not_found(path: str) -> Response:
@@ -86,7 +93,21 @@ def chain(*routes: Route) -> Route:
     return route
 
 
-def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
+def authorized(header: str | None, login: tuple[str, str] | None) -> bool:
+    """Whether an Authorization header carries ``login`` (Basic); everything is authorized without one. Pure."""
+    if login is None:
+        return True
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except ValueError:
+        return False
+    return hmac.compare_digest(given, ":".join(login).encode())
+
+
+def _handler(route: Route, login: tuple[str, str] | None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "surecast"
         protocol_version = "HTTP/1.1"
@@ -106,7 +127,10 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, head: bool) -> None:
             path = urlsplit(self.path).path
-            resp = route(path) or not_found(path)
+            if authorized(self.headers.get("Authorization"), login):
+                resp = route(path) or not_found(path)
+            else:
+                resp = UNAUTHORIZED
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
             self.send_header("Content-Length", str(len(resp.body)))
@@ -123,11 +147,12 @@ def _handler(route: Route) -> type[BaseHTTPRequestHandler]:
 
 
 class WebServer:
-    """A ThreadingHTTPServer on ``bind:port`` running in a daemon thread until ``close``."""
+    """A ThreadingHTTPServer on ``bind:port`` running in a daemon thread until ``close``; with ``login``
+    (user, password) every request but a CORS preflight needs it (HTTP Basic)."""
 
-    def __init__(self, bind: str, port: int, route: Route) -> None:
+    def __init__(self, bind: str, port: int, route: Route, login: tuple[str, str] | None = None) -> None:
         try:
-            self._server = ThreadingHTTPServer((bind, port), _handler(route))
+            self._server = ThreadingHTTPServer((bind, port), _handler(route, login))
         except OSError as exc:
             why = "the port is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
             raise OutputError(f"cannot listen on {bind}:{port}: {why}") from exc

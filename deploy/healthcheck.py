@@ -74,15 +74,19 @@ def flower(settings: Settings) -> str | None:
 
 
 def console(settings: Settings) -> str | None:
-    from surecast.credentials import stack_login
+    from surecast.credentials import web_login
 
     section = settings.console
-    login = (section.user, section.password.get_secret_value()) if section.user else stack_login(settings)
-    return _answers(f"http://{_local(section.bind)}:{section.port}/api/status", login)
+    return _answers(f"http://{_local(section.bind)}:{section.port}/api/status", web_login(settings))
 
 
 def player(settings: Settings) -> str | None:
-    return _answers(f"http://{_local(settings.client.player_bind)}:{settings.client.player_port}/", None)
+    from core.service_settings import LOOPBACK_ADDRESSES
+    from surecast.credentials import web_login
+
+    bind = settings.client.player_bind
+    login = None if bind in LOOPBACK_ADDRESSES else web_login(settings)
+    return _answers(f"http://{_local(bind)}:{settings.client.player_port}/", login)
 
 
 def s3(settings: Settings) -> str | None:

@@ -81,10 +81,11 @@ def credentials_message(user: str, password: str, urls: dict[str, str]) -> str:
 
 
 def service_urls(settings: Settings) -> dict[str, str]:
-    """Where the console and Flower answer on this PC, for the message above. Pure."""
+    """Where the console, Flower and the web player answer on this PC, for the message above. Pure."""
     return {
         "console": _url(settings.console.bind, settings.console.port),
         "Flower": _url(settings.flower.address, settings.flower.port),
+        "web player": _url(settings.client.player_bind, settings.client.player_port),
     }
 
 
@@ -101,6 +102,15 @@ def stack_login(settings: Settings) -> tuple[str, str]:
         path = credentials_path(Path(settings.spool.dir))
         print(f"surecast: generated the stack's credentials (kept in {path}):\n{message}", file=sys.stderr)
     return user, password
+
+
+def web_login(settings: Settings) -> tuple[str, str]:
+    """The login of the stack's pages (console, web player): SURECAST_CONSOLE_USER/_PASSWORD, else the
+    stack's generated pair. Raises OSError (CredentialsError) when the spool cannot give one."""
+    section = settings.console
+    if section.user:
+        return section.user, section.password.get_secret_value()
+    return stack_login(settings)
 
 
 def flower_section(settings: Settings) -> FlowerSection:

@@ -12,19 +12,16 @@ from core.settings import Settings, settings_or_exit
 from surecast.commands import setup_logging
 
 
-def _login(settings: Settings) -> tuple[str, str]:
-    """The console's credentials: SURECAST_CONSOLE_USER/_PASSWORD, else the stack's generated ones."""
-    section = settings.console
-    if section.user:
-        return section.user, section.password.get_secret_value()
-    from surecast.credentials import stack_login
+def page_login(settings: Settings, page: str, bind: str) -> tuple[str, str]:
+    """A page's credentials: SURECAST_CONSOLE_USER/_PASSWORD, else the stack's generated ones; exits if none."""
+    from surecast.credentials import web_login
 
     try:
-        return stack_login(settings)
+        return web_login(settings)
     except OSError as exc:
-        where = "on this PC only" if section.bind in LOOPBACK_ADDRESSES else f"on {section.bind}"
+        where = "on this PC only" if bind in LOOPBACK_ADDRESSES else f"on {bind}"
         click.echo(
-            f"surecast: the console needs credentials and has none ({exc}); set SURECAST_CONSOLE_USER and "
+            f"surecast: the {page} needs credentials and has none ({exc}); set SURECAST_CONSOLE_USER and "
             f"SURECAST_CONSOLE_PASSWORD, or make the spool writable. It serves {where}, never without a login.",
             err=True,
         )
@@ -36,7 +33,7 @@ def console() -> None:
     """The live console: preview, one big state, 30 minutes of plots, retry and finish buttons."""
     settings = settings_or_exit()
     setup_logging("INFO")
-    user, password = _login(settings)
+    user, password = page_login(settings, "console", settings.console.bind)
     from surecast.console.actions import Actions
     from surecast.console.backend import LiveBackend
     from surecast.console.sampler import Sampler

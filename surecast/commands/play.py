@@ -12,6 +12,7 @@ import click
 
 from client.errors import ClientError
 from client.report import EXIT_UNREADABLE, render_report
+from core.service_settings import LOOPBACK_ADDRESSES
 from core.settings import settings_or_exit
 from surecast.commands import setup_logging
 
@@ -190,14 +191,21 @@ def player(stream_url: str, bind: str | None, port: int | None) -> None:
         raise click.BadParameter("a browser plays http(s):// URLs only (not s3://)", param_hint="--stream")
     cfg = settings.client
     address = bind or cfg.player_bind
+    login = None
+    if address not in LOOPBACK_ADDRESSES:  # beyond this PC, never without a login
+        from surecast.commands.console import page_login
+
+        login = page_login(settings, "web player", address)
     try:
-        server = WebServer(address, cfg.player_port if port is None else port, static_route({"src": stream_url}))
+        route = static_route({"src": stream_url})
+        server = WebServer(address, cfg.player_port if port is None else port, route, login)
     except ClientError as exc:
         click.echo(f"surecast player: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     stop = threading.Event()
     _on_signals(stop)
-    click.echo(f"surecast player: {server.url(address)} playing {stream_url or '(the page asks for ?src=URL)'}")
+    behind = f" (user {login[0]}; `surecast credentials` shows the password)" if login else ""
+    click.echo(f"surecast player: {server.url(address)} playing {stream_url or '(the page asks for ?src=URL)'}{behind}")
     sys.stdout.flush()
     stop.wait()
     server.close()

@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -48,7 +49,10 @@ UP_TIMEOUT = 600
 STOP_TIMEOUT = 120
 # Per test, the module's stack included: whichever test runs first builds the images and starts it.
 STACK_TIMEOUT = 2 * BUILD_TIMEOUT + UP_TIMEOUT + 600
-FLOWER_USER = "ops"
+EVENT_PREFIX = "live/compose-test"
+# A healthy link: the event ends, its last files and the VOD are delivered, and the stack is down in this.
+CLEAN_STOP_LIMIT = 60
+SERVICES = ["redis", "s3", "uploader", "flower", "encoder", "console", "player"]
 SPOOL = "/var/spool/surecast"
 EMBEDDED_S3_KEYS = SPOOL + "/s3/credentials"
 # Read the journal inside a container: (key, md5, size, state) of every file.
@@ -252,7 +256,8 @@ class ComposeStack:
     s3: Any  # a client of the embedded S3 server with its generated admin keys, once the stack is up
     bucket: str
     flower_port: int
-    flower_password: str
+    console_port: int
+    player_port: int
     s3_url: str
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -270,8 +275,8 @@ class ComposeStack:
             return None
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    def journal(self) -> list[tuple[str, str, int, str]]:
-        rows = self.python("encoder", JOURNAL_DUMP) or []
+    def journal(self, service: str = "encoder") -> list[tuple[str, str, int, str]]:
+        rows = self.python(service, JOURNAL_DUMP) or []
         return [tuple(row) for row in rows]  # type: ignore[misc]
 
     def status(self) -> dict[str, Any] | None:
@@ -325,8 +330,7 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
 
     bucket = f"compose-{uuid.uuid4().hex[:8]}"
     project = f"surecast-test-{uuid.uuid4().hex[:8]}"
-    password = uuid.uuid4().hex
-    flower_port = free_port()
+    flower_port, console_port, player_port = free_port(), free_port(), free_port()
     s3_port, master_port, volume_port, filer_port = choose_ports(4)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -343,14 +347,15 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
         "TEST_S3_FILER_PORT": str(filer_port),
         "TEST_S3_BUCKET": bucket,
         "TEST_FLOWER_PORT": str(flower_port),
-        "TEST_FLOWER_USER": FLOWER_USER,
-        "TEST_FLOWER_PASSWORD": password,
+        "TEST_CONSOLE_PORT": str(console_port),
+        "TEST_PLAYER_PORT": str(player_port),
     }
-    stack = ComposeStack(compose, env, None, bucket, flower_port, password, f"http://127.0.0.1:{s3_port}")
+    s3_url = f"http://127.0.0.1:{s3_port}"
+    stack = ComposeStack(compose, env, None, bucket, flower_port, console_port, player_port, s3_url)
     try:
         began = time.monotonic()
         stack.ok("up", "-d", "--no-build", timeout=UP_TIMEOUT)
-        stack.wait_healthy(["redis", "s3", "uploader", "flower", "encoder"], 240)
+        stack.wait_healthy(SERVICES, 240)
         print(f"compose stack healthy {time.monotonic() - began:.0f} s after `up -d`")
         # The keys the embedded server generated, read from the spool volume as the workers read them.
         keys = parse_credentials(stack.ok("exec", "-T", "encoder", "cat", EMBEDDED_S3_KEYS))
@@ -360,8 +365,8 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
         stack.run("down", "-v", "--remove-orphans", "-t", "20", timeout=STOP_TIMEOUT * 2)
 
 
-def _flower_status(port: int, auth: tuple[str, str] | None) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/workers?status=true")
+def _status_with(url: str, auth: tuple[str, str] | None) -> int:
+    request = urllib.request.Request(url)
     if auth:
         request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
     try:
@@ -402,11 +407,26 @@ def test_segments_land_in_the_bucket_and_verify(compose_stack: ComposeStack) -> 
 
 
 @pytest.mark.timeout(STACK_TIMEOUT)
-def test_flower_answers_only_with_credentials(compose_stack: ComposeStack) -> None:
-    port = compose_stack.flower_port
-    assert _flower_status(port, None) == 401
-    assert _flower_status(port, (FLOWER_USER, "wrong")) == 401
-    assert _flower_status(port, (FLOWER_USER, compose_stack.flower_password)) == 200
+def test_flower_the_console_and_the_player_answer_only_to_the_generated_login(compose_stack: ComposeStack) -> None:
+    stack = compose_stack
+    printed = stack.ok("exec", "-T", "console", "surecast", "credentials")
+    fields = dict(line.split(": ", 1) for line in printed.splitlines() if ": " in line)
+    login = (fields["user"], fields["password"])
+    # Made once, by whichever service started first, and printed once in the stack's logs.
+    logs = stack.ok("logs", "--no-color", timeout=60)
+    assert logs.count("generated the stack's credentials") == 1, logs[-3000:]
+    assert f"password: {login[1]}" in logs
+    pages = {
+        "Flower": f"http://127.0.0.1:{stack.flower_port}/api/workers?status=true",
+        "Flower's metrics": f"http://127.0.0.1:{stack.flower_port}/metrics",
+        "console": f"http://127.0.0.1:{stack.console_port}/",
+        "console's JSON": f"http://127.0.0.1:{stack.console_port}/api/status",
+        "web player": f"http://127.0.0.2:{stack.player_port}/",
+    }
+    for name, url in pages.items():
+        assert _status_with(url, None) == 401, name
+        assert _status_with(url, (login[0], "wrong")) == 401, name
+        assert _status_with(url, login) == 200, name
 
 
 @pytest.mark.timeout(STACK_TIMEOUT)
@@ -448,3 +468,65 @@ def test_stopping_and_starting_the_stack_loses_nothing(compose_stack: ComposeSta
     states = {key: state for key, _, _, state in stack.journal()}
     assert all(states.get(key) == "verified" for key, _, _, _ in queued), [states.get(k) for k, *_ in queued]
     print(f"{len(queued)} queued file(s) delivered {time.monotonic() - stopped:.0f} s after the stack stopped")
+
+
+def _check_the_event_was_closed(stack: ComposeStack) -> int:
+    """With only the S3 server started again: every journaled file is in the bucket as recorded and the VOD
+    lists every segment. The number of segments."""
+    stack.ok("up", "-d", "--no-deps", "s3", timeout=UP_TIMEOUT)
+    stack.wait_healthy(["s3"], 120)
+    rows = stack.journal("s3")
+    unverified = [(key, state) for key, _, _, state in rows if state != "verified"]
+    assert rows and not unverified, unverified[:10]
+    wrong = [key for key, md5, _, _ in rows if stack.stored_etag(key) != md5]
+    assert not wrong, wrong[:10]
+    vod = stack.s3.get_object(Bucket=stack.bucket, Key=f"{EVENT_PREFIX}/180p/vod.m3u8")["Body"].read().decode()
+    assert "#EXT-X-ENDLIST" in vod
+    listed = {line.rsplit("/", 1)[-1] for line in vod.splitlines() if line.endswith(".ts")}
+    recorded = {
+        key.rsplit("/", 1)[-1] for key, *_ in rows if key.startswith(f"{EVENT_PREFIX}/180p/") and key.endswith(".ts")
+    }
+    assert listed == recorded, (sorted(recorded - listed)[:10], sorted(listed - recorded)[:10])
+    assert stack.stored_etag(f"{EVENT_PREFIX}/master_vod.m3u8")
+    return len(recorded)
+
+
+def _wait_for_new_segments(stack: ComposeStack, count: int) -> None:
+    before = len(_verified_segments(stack))
+    wait_until(lambda: len(_verified_segments(stack)) >= before + count, 120, 2, stack.logs())
+
+
+@pytest.mark.timeout(STACK_TIMEOUT)
+def test_down_publishes_the_last_files_and_the_vod_before_the_s3_server_stops(compose_stack: ComposeStack) -> None:
+    stack = compose_stack
+    stack.wait_healthy(SERVICES, 240)
+    _wait_for_new_segments(stack, 3)
+    began = time.monotonic()
+    stack.ok("down", timeout=STOP_TIMEOUT * 4)  # no -v: the spool and the S3 server's data stay
+    took = time.monotonic() - began
+    assert took < CLEAN_STOP_LIMIT, f"`down` took {took:.0f} s"
+    segments = _check_the_event_was_closed(stack)
+    print(f"`down` took {took:.0f} s; the VOD lists all {segments} segments")
+
+
+@pytest.mark.timeout(STACK_TIMEOUT)
+def test_ctrl_c_on_up_closes_the_event_the_same_way(compose_stack: ComposeStack, tmp_path: Path) -> None:
+    stack = compose_stack
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen(
+        [*stack.compose, "up", "--no-build"], cwd=ROOT, env=stack.env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        stack.wait_healthy(SERVICES, 240)
+        _wait_for_new_segments(stack, 3)
+        began = time.monotonic()
+        up.send_signal(signal.SIGINT)
+        up.wait(CLEAN_STOP_LIMIT)
+        took = time.monotonic() - began
+    finally:
+        if up.poll() is None:
+            up.kill()
+        log.close()
+    assert up.returncode is not None
+    segments = _check_the_event_was_closed(stack)
+    print(f"Ctrl-C on `up` stopped the stack in {took:.0f} s; the VOD lists all {segments} segments")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import threading
@@ -500,3 +501,14 @@ def test_the_player_page_and_its_config_are_served_and_nothing_else() -> None:
     script = route("/hls.min.js")
     assert script is not None and len(script.body) > 100_000
     assert route("/../pyproject.toml") is None and route("/player.py") is None
+
+
+def test_a_login_is_checked_in_constant_time_from_the_basic_header() -> None:
+    from client.webserver import authorized
+
+    good = "Basic " + base64.b64encode(b"surecast:pw").decode()
+    assert authorized(None, None) and authorized("junk", None)
+    assert authorized(good, ("surecast", "pw"))
+    assert authorized(good.replace("Basic", "basic"), ("surecast", "pw"))
+    for header in (None, "", "Bearer x", "Basic !!!", "Basic " + base64.b64encode(b"surecast:px").decode()):
+        assert not authorized(header, ("surecast", "pw")), header

@@ -82,7 +82,11 @@ def test_the_message_names_the_login_and_where_to_use_it() -> None:
 )
 def test_service_urls_are_where_a_browser_on_this_pc_reaches_them(bind: str, url: str) -> None:
     settings = Settings(console=ConsoleSection(bind=bind, user="u", password=SecretStr("p")))
-    assert service_urls(settings) == {"console": url, "Flower": "http://127.0.0.1:5555/"}
+    assert service_urls(settings) == {
+        "console": url,
+        "Flower": "http://127.0.0.1:5555/",
+        "web player": "http://127.0.0.1:8089/",
+    }
 
 
 @pytest.mark.parametrize(
