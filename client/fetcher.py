@@ -93,11 +93,12 @@ class Fetcher:
         self._clock = clock
         self._rand = rand
 
-    def fetch(self, url: str, name: str, starting: bool = False) -> Verified:
-        """The object at ``url``, verified against its published MD5 (named ``name`` in reports)."""
+    def fetch(self, url: str, name: str, starting: bool = False, deadline: float | None = None) -> Verified:
+        """The object at ``url``, verified against its published MD5 (named ``name`` in reports);
+        ``deadline`` shortens the origin's (a viewer with another destination to turn to)."""
         attempts = self.policy.integrity_attempts
         for attempt in range(1, attempts + 1):
-            fetched = self.answered(url, starting, revalidate=attempt > 1)
+            fetched = self.answered(url, starting, revalidate=attempt > 1, deadline=deadline)
             published = published_md5(fetched.md5_metadata, fetched.etag, self.policy.verify)
             problem = mismatch(fetched.body, published)
             if problem is None:
@@ -109,13 +110,15 @@ class Fetcher:
             self._sleep(backoff_delay(attempt - 1, self.policy.backoff_base, self.policy.backoff_cap, self._rand))
         raise AssertionError("unreachable")
 
-    def answered(self, url: str, starting: bool = False, revalidate: bool = False) -> Fetched:
+    def answered(
+        self, url: str, starting: bool = False, revalidate: bool = False, deadline: float | None = None
+    ) -> Fetched:
         """The origin's answer for ``url``, retrying while it fails, within the start or origin deadline.
 
         At start a 404 or an unknown host is a wrong URL (StreamNotFound at once); mid-stream they are
         retried like the rest, and a 404 that outlasts the deadline is raised as Missing.
         """
-        limit = self.policy.deadline(starting)
+        limit = self.policy.deadline(starting) if deadline is None else min(deadline, self.policy.deadline(starting))
         first_failure: float | None = None
         retries = 0
         while True:
@@ -135,6 +138,8 @@ class Fetcher:
                     if isinstance(exc, Missing):
                         raise
                     setting = "SURECAST_CLIENT_START_TIMEOUT" if starting else "SURECAST_CLIENT_ORIGIN_TIMEOUT"
+                    if limit < self.policy.deadline(starting):
+                        setting = "SURECAST_CLIENT_FAILOVER_AFTER"
                     raise OriginUnreachable(
                         f"the origin stopped answering: {exc}; no answer for {failing:.0f} s ({setting}={limit:g})"
                     ) from exc

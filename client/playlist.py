@@ -28,6 +28,8 @@ class Variant:
     bandwidth: int
     width: int | None
     height: int | None
+    # The destination it is read from: PATHWAY-ID where the master names several, else the URL's host.
+    pathway: str = ""
 
     def describe(self) -> str:
         size = f" {self.width}x{self.height}" if self.width and self.height else ""
@@ -127,7 +129,9 @@ def parse_playlist(body: bytes, url: str) -> Playlist:
 
 def _variant(variant: hls.Variant, base: str) -> Variant:
     uri = resolve(base, variant.uri)
-    return Variant(rendition_name(variant.uri, variant.height), uri, variant.bandwidth, variant.width, variant.height)
+    name = rendition_name(variant.uri, variant.height)
+    pathway = variant.pathway or urlsplit(uri).netloc
+    return Variant(name, uri, variant.bandwidth, variant.width, variant.height, pathway)
 
 
 def rendition_name(uri: str, height: int | None) -> str:
@@ -157,3 +161,10 @@ def choose_variant(variants: Sequence[Variant], wanted: str | None) -> Variant:
             return v
     offered = ", ".join(v.describe() for v in ranked)
     raise ValueError(f"no rendition {wanted!r}; the master playlist offers: {offered}")
+
+
+def alternates(variants: Sequence[Variant], chosen: Variant) -> list[Variant]:
+    """``chosen`` and the variants that carry the same rendition from other destinations (the HLS
+    redundant-stream form: same rendition and BANDWIDTH, another URI), ``chosen`` first, then as listed."""
+    same = [v for v in variants if v.name == chosen.name and v.bandwidth == chosen.bandwidth and v.uri != chosen.uri]
+    return [chosen, *same]

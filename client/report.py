@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from client.playout import Stall
+from client.routes import Routes
 
 EXIT_OK = 0
 EXIT_LOSS = 1  # something was lost, or a segment kept failing its check
@@ -45,6 +46,9 @@ class Report:
     ended: bool = False
     error: str | None = None
     error_kind: str | None = None
+    # Where the master names several destinations: what each gave, and each turn from one to another.
+    destinations: list[dict[str, Any]] = field(default_factory=list)
+    failovers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def verified(self) -> int:
@@ -62,6 +66,18 @@ class Report:
         if self.error_kind not in (None, "integrity"):
             return EXIT_UNREADABLE
         return EXIT_LOSS if self.lost else EXIT_OK
+
+    def add_routes(self, routes: Routes, now: float) -> None:
+        """Each destination's figures (``last_success`` as seconds before ``now``) and the switches."""
+        self.destinations = []
+        for f in routes.figures:
+            figures = asdict(f)
+            figures["last_success"] = None if f.last_success is None else round(now - f.last_success, 3)
+            self.destinations.append(figures)
+        self.failovers = [
+            {"seconds_before_end": round(now - s.at, 3), "from": s.source, "to": s.target, "reason": s.reason}
+            for s in routes.switches
+        ]
 
     def add_decode_errors(self, messages: list[str]) -> None:
         self.decode_errors += len(messages)
@@ -109,11 +125,28 @@ def render_report(r: Report) -> str:
         f"fetch retries     {r.fetch_retries} (longest outage {r.longest_outage:.1f} s)",
         f"end of stream     {'yes' if r.ended else 'no'}",
     ]
+    if len(r.destinations) > 1:
+        lines += [_destination_line(d) for d in r.destinations]
+        lines.append(f"failovers         {len(r.failovers)}" + _failovers(r))
     if r.error:
         lines.append(f"error             {r.error}")
     verdict = "LOSS: " + _verdict(r) if r.lost else "FAILED: " + (r.error or "") if r.error else "OK: nothing lost"
     lines.append(f"result            {verdict}")
     return "\n".join(lines)
+
+
+def _destination_line(d: dict[str, Any]) -> str:
+    last = "never answered" if d["last_success"] is None else f"last answer {d['last_success']:.1f} s before the end"
+    return (
+        f"destination       {d['name']}: {d['segments']} segments, {d['playlists']} playlists, "
+        f"{d['failures']} failures, left {d['left']} time(s), {last}"
+    )
+
+
+def _failovers(r: Report) -> str:
+    if not r.failovers:
+        return ""
+    return ": " + _names([f"{f['from']} -> {f['to']} ({f['reason']})" for f in r.failovers], 3)
 
 
 def _verdict(r: Report) -> str:

@@ -15,17 +15,27 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from client.downloader import Downloader
+from client.downloader import Downloader, Timing
 from client.errors import ClientError, IntegrityFailure, NotHLS, Stopped
 from client.fetcher import Fetcher, Outage, RetryPolicy
 from client.follow import Follower
 from client.items import EndItem, FailItem, FillItem, GapItem, Item, SegmentItem
 from client.origin import Origin
 from client.outputs import Output
-from client.playlist import MasterPlaylist, MediaPlaylist, Variant, choose_variant, parse_playlist, segment_name
+from client.playlist import (
+    MasterPlaylist,
+    MediaPlaylist,
+    Variant,
+    alternates,
+    choose_variant,
+    parse_playlist,
+    segment_name,
+)
 from client.playout import PlayoutClock
 from client.report import Refetch, Report
+from client.routes import Routes
 from core.client_settings import ClientSection
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,13 @@ class Opened:
     playlist: MediaPlaylist
     variant: Variant | None
     variants: tuple[Variant, ...]
+
+    def routes(self, probe_every: float) -> Routes:
+        """Where the chosen rendition can be read: each destination the master names, this one first."""
+        if self.variant is None:
+            return Routes.of([(urlsplit(self.media_url).netloc or self.media_url, self.media_url)], probe_every)
+        found = alternates(self.variants, self.variant)
+        return Routes.of([(v.pathway, self.media_url if v is self.variant else v.uri) for v in found], probe_every)
 
 
 def open_stream(fetcher: Fetcher, url: str, rendition: str | None) -> Opened:
@@ -116,10 +133,11 @@ class Playback:
         """Play to the end of the stream (or the duration limit, or a stop); never raises ClientError."""
         pace = self.options.pace if self.options.pace is not None else not opened.playlist.ended
         follower = Follower(self.options.buffer, self.options.from_first)
+        routes = opened.routes(self.cfg.probe_every)
+        timing = Timing(self.cfg.stale_timeout, self.cfg.failover_after)
         downloader = Downloader(
-            self.fetcher, opened.media_url, opened.playlist, follower, self.cfg.stale_timeout, self.queue, self.stop,
-            self.clock,
-        )  # fmt: skip
+            self.fetcher, routes, opened.playlist, follower, timing, self.queue, self.stop, self.clock
+        )
         downloader.start()
         try:
             self._loop(pace)
@@ -129,6 +147,7 @@ class Playback:
             self.report.stalls = list(self.playout.stalls)
             self.stop.set()
             downloader.join(self.cfg.read_timeout + self.cfg.connect_timeout + 5)
+            self.report.add_routes(routes, self.clock())
         return self.report
 
     def _loop(self, pace: bool) -> None:

@@ -20,6 +20,12 @@ class ClientSection(BaseModel):
     origin_timeout: float = Field(default=60.0, gt=0)
     # ... or for this long when the stream is first opened (a wrong port fails fast).
     start_timeout: float = Field(default=10.0, gt=0)
+    # With several destinations (a redundant master playlist), move to the next after this long without
+    # an answer, or with a segment missing, instead of waiting out the origin timeout ...
+    failover_after: float = Field(default=4.0, gt=0)
+    # ... and go back to the first (the one the master came from) once it answers and is as far along:
+    # checked this often while reading another.
+    probe_every: float = Field(default=15.0, gt=0)
     # A live playlist unchanged this long, without EXT-X-ENDLIST, means the stream has stopped.
     stale_timeout: float = Field(default=120.0, gt=0)
     backoff_base: float = Field(default=0.25, gt=0)

@@ -45,6 +45,9 @@ class Variant:
     height: int | None = None
     framerate: float | None = None
     codecs: str | None = None
+    # The destination it is read from, where a master names several (HLS Content Steering's attribute:
+    # hls.js groups the variants by it, one group per destination).
+    pathway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ def render_master_playlist(variants: Sequence[Variant]) -> str:
             attributes.append(f"FRAME-RATE={v.framerate:.3f}")
         if v.codecs:
             attributes.append(f'CODECS="{v.codecs}"')
+        if v.pathway:
+            attributes.append(f'PATHWAY-ID="{v.pathway}"')
         lines.append(f"#EXT-X-STREAM-INF:{','.join(attributes)}")
         lines.append(v.uri)
     return "\n".join(lines) + "\n"
@@ -145,4 +150,5 @@ def _variant(pl: m3u8.Playlist) -> Variant:
     info = pl.stream_info
     width, height = info.resolution if info.resolution else (None, None)
     rate = float(info.frame_rate) if info.frame_rate else None
-    return Variant(pl.uri, int(info.bandwidth or 0), width, height, rate, info.codecs or None)
+    pathway = getattr(info, "pathway_id", None) or None
+    return Variant(pl.uri, int(info.bandwidth or 0), width, height, rate, info.codecs or None, pathway)

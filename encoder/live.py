@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from core.contract import PRIORITY_BACKFILL
+from core.contract import PRIMARY, PRIORITY_BACKFILL
 from core.encoder_settings import EncoderSection
 from core.hls import (
     MediaPlaylist,
@@ -65,6 +65,7 @@ def media_playlist(
 class Mirror:
     """Another destination, as the redundant master playlists name it: where viewers read it, its keys."""
 
+    name: str
     public_base: str
     layout: EventLayout
 
@@ -86,6 +87,7 @@ class LivePlaylists:
         journal: Journal,
         primary: EventLayout | None = None,
         mirrors: tuple[Mirror, ...] = (),
+        name: str = PRIMARY,
     ) -> None:
         self.cfg = cfg
         self.layout = layout
@@ -94,8 +96,10 @@ class LivePlaylists:
         self.journal = journal
         self.primary = primary or layout
         self.mirrors = mirrors
+        self.name = name
         self.verified: set[str] = set()
         self.pending: set[str] = set()
+        self.stuck: set[str] = set()  # pending, and their upload failed for good (slow retries only)
         self.master_sent = False
         for edge in self.edges:
             self.pending.update(k for s in edge.segments for k in s.object_keys())
@@ -117,10 +121,16 @@ class LivePlaylists:
         if not self.pending:
             return
         own = {self.own_key(k): k for k in self.pending}
+        stuck = {own[k] for k in self.journal.failed_among(own)} - self.stuck
+        if stuck:
+            self.stuck |= stuck
+            for edge in self.edges:
+                edge.dirty = True
         landed = {own[k] for k in self.journal.verified_among(own)}
         if not landed:
             return
         self.pending -= landed
+        self.stuck -= landed
         self.verified |= landed
         for edge in self.edges:
             edge.dirty = True
@@ -131,7 +141,7 @@ class LivePlaylists:
         delay = 0.0 if ended else cfg.publish_delay  # the final playlist lists everything
         for edge in self.edges:
             frontier = advance_frontier(
-                edge.segments, edge.frontier, self.verified, cfg.policy, now, delay, cfg.gap_deadline
+                edge.segments, edge.frontier, self.verified, cfg.policy, now, delay, cfg.gap_deadline, self.stuck
             )
             if frontier != edge.frontier:
                 skipped = [s for s in edge.segments[edge.frontier : frontier] if not is_ready(s, self.verified)]
@@ -165,11 +175,13 @@ class LivePlaylists:
         BANDWIDTH, another URI), so players fail over when this destination stops answering."""
         found = []
         for e in self.edges:
-            uris = [self.layout.channel_uri(e.spec.name) if channel else media_uri(e.spec.name, vod)]
+            name = e.spec.name
+            uris = [(self.name, self.layout.channel_uri(name) if channel else media_uri(name, vod))]
             for mirror in self.mirrors:
-                name = e.spec.name
-                uris.append(mirror.url(mirror.layout.vod_key(name) if vod else mirror.layout.live_key(name)))
-            for uri in uris:
+                uris.append(
+                    (mirror.name, mirror.url(mirror.layout.vod_key(name) if vod else mirror.layout.live_key(name)))
+                )
+            for pathway, uri in uris:
                 found.append(
                     Variant(
                         uri,
@@ -178,6 +190,7 @@ class LivePlaylists:
                         e.spec.height,
                         float(self.cfg.framerate),
                         codecs_attribute(e.spec, self.cfg.framerate),
+                        pathway if self.mirrors else None,
                     )
                 )
         return found

@@ -52,7 +52,7 @@ def build_outputs(
         versions = PlaylistVersions(
             spool, layouts[d.name], journal, notify, clock, supersede_after=max(1.0, cfg.segment_seconds)
         )
-        mirrors = tuple(Mirror(e.public_base, layouts[e.name]) for e in destinations if e.name != d.name)
-        live = LivePlaylists(cfg, layouts[d.name], renditions, versions, journal, layouts[PRIMARY], mirrors)
+        mirrors = tuple(Mirror(e.name, e.public_base, layouts[e.name]) for e in destinations if e.name != d.name)
+        live = LivePlaylists(cfg, layouts[d.name], renditions, versions, journal, layouts[PRIMARY], mirrors, d.name)
         outputs.append(Output(d.name, layouts[d.name], journal, versions, live, DestinationArchive(d.name, live)))
     return outputs

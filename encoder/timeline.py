@@ -4,10 +4,11 @@ A rendition's segments form an append-only list; a segment's index in it is its 
 The *frontier* is how many of them the live playlist has reached. It only moves forward:
 
 - ``complete``: through segments verified in the bucket, contiguously, once each is ``publish_delay``
-  old. While nothing later has landed either (the link is down) the live edge waits, so viewers resume
-  where they left off; but a straggler (later segments landed, it did not, its worker died or it is being
-  retried) holds it no longer than ``gap_deadline``: it is passed with ``EXT-X-GAP`` as under
-  ``live-edge`` and listed normally once it lands.
+  old. A missing segment holds the live edge while it is on its way (the link is down, a backlog drains
+  in whatever order, its worker died and its lease has to run out: seconds), so viewers see every
+  segment; only a segment *stuck* (its upload failed for good and waits for the slow retry) holds it no
+  longer than ``gap_deadline``: it is passed with ``EXT-X-GAP`` as under ``live-edge`` and listed
+  normally once it lands.
 - ``live-edge``: like ``complete``, but a segment still missing ``gap_deadline`` seconds after it was
   due is passed with ``EXT-X-GAP``; it keeps uploading (at backfill priority) and the playlist lists it
   normally once it lands, while the window still shows it.
@@ -42,8 +43,10 @@ def advance_frontier(
     now: float,
     publish_delay: float,
     gap_deadline: float,
+    stuck: Container[str] = (),
 ) -> int:
-    """The new frontier: how many leading segments the live playlist may list now."""
+    """The new frontier: how many leading segments the live playlist may list now (``stuck``: keys whose
+    upload failed for good)."""
     index = frontier
     while index < len(segments):
         segment = segments[index]
@@ -54,7 +57,7 @@ def advance_frontier(
             index += 1
             continue
         late = now >= due + gap_deadline
-        if late and (policy == "live-edge" or any(is_ready(s, verified) for s in segments[index + 1 :])):
+        if late and (policy == "live-edge" or any(key in stuck for key in segment.object_keys())):
             index += 1
             continue
         break

@@ -3,8 +3,11 @@
  * The page plays ?src=URL, else the "src" of config.json (written by `surecast player` or
  * `surecast play --output serve`). It shows whether it is at the live edge or catching up and how far
  * behind it is, lists the renditions (click one to pin it; Auto lets hls.js choose), and lists errors.
- * ?engine=hlsjs|native forces a playback engine. ?report=URL posts the state as JSON every second
- * (monitoring, and the headless browser test); window.surecastPlayer.state() returns the same object.
+ * ?engine=hlsjs|native forces a playback engine. ?buffer=SECONDS plays that far behind the live edge
+ * (default: three segments), so an outage that short never stalls the picture. ?report=URL posts the
+ * state as JSON every second (monitoring, and the headless browser test); window.surecastPlayer.state()
+ * returns the same object. Where the master names several destinations, failover.js moves each request
+ * to the next one that answers (state.failover shows which one plays).
  */
 (function () {
   "use strict";
@@ -37,7 +40,9 @@
     autoLevel: true,
     fatalErrors: [],
     errors: [],
+    failover: null,
   };
+  var alternates = [];
   var hls = null;
   var wasLive = false;
 
@@ -51,7 +56,7 @@
 
   function loadConfig() {
     var src = params.get("src");
-    if (src) return Promise.resolve({ src: src });
+    if (src) return Promise.resolve({ src: src, alternates: params.getAll("alt") });
     return fetch("config.json", { cache: "no-store" })
       .then(function (r) { return r.ok ? r.json() : {}; })
       .catch(function () { return {}; });
@@ -105,8 +110,23 @@
     });
   }
 
+  function hlsConfig() {
+    var config = { liveSyncDurationCount: 3, maxLiveSyncPlaybackRate: 1.5 };
+    var buffer = parseFloat(params.get("buffer") || "");
+    if (buffer > 0) {
+      config = { liveSyncDuration: buffer, liveMaxLatencyDuration: buffer * 3, maxBufferLength: buffer * 2,
+        maxLiveSyncPlaybackRate: 1.5 };
+    }
+    if (window.SurecastFailover) {
+      var failover = window.SurecastFailover.create(window.Hls, alternates);
+      config.loader = failover.loader;
+      state.failover = failover.state;
+    }
+    return config;
+  }
+
   function startHlsJs(src) {
-    hls = new window.Hls({ liveSyncDurationCount: 3, maxLiveSyncPlaybackRate: 1.5 });
+    hls = new window.Hls(hlsConfig());
     hls.on(window.Hls.Events.MANIFEST_PARSED, function (_event, data) {
       state.levels = data.levels.map(function (l) {
         return { label: describeLevel(l), height: l.height || null, bitrate: l.bitrate || 0 };
@@ -219,6 +239,7 @@
 
   loadConfig().then(function (config) {
     state.src = config.src || null;
+    alternates = config.alternates || [];
     titleEl.textContent = config.title || state.src || "";
     if (!state.src) {
       note(state.fatalErrors, "no stream: add ?src=URL, or start surecast player --stream URL");

@@ -177,18 +177,29 @@ def play(
 
 @click.command()
 @click.option("--stream", "stream_url", default="", help="HLS URL the page plays; the page's ?src= overrides it.")
+@click.option(
+    "--alternate",
+    "alternates",
+    multiple=True,
+    help="The same master playlist on another destination, asked when the first does not answer "
+    "(default with no --stream: the channel's address on each backup).",
+)
 @click.option("--bind", default=None, help="Address to listen on (default SURECAST_CLIENT_PLAYER_BIND, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Default SURECAST_CLIENT_PLAYER_PORT.")
-def player(stream_url: str, bind: str | None, port: int | None) -> None:
+def player(stream_url: str, alternates: tuple[str, ...], bind: str | None, port: int | None) -> None:
     """Serve the web player (hls.js, or Safari's own HLS) pointed at a stream URL (default: the channel's
     stable address where viewers read the bucket, SURECAST_S3_PUBLIC_URL)."""
     settings = settings_or_exit()
     from client.webserver import WebServer, static_route
     from core.destinations import channel_url
 
-    stream_url = stream_url or channel_url(settings.s3, settings.encoder.channel)
-    if stream_url and not stream_url.startswith(("http://", "https://", "/")):
-        raise click.BadParameter("a browser plays http(s):// URLs only (not s3://)", param_hint="--stream")
+    others = list(alternates)
+    if not stream_url:
+        stream_url = channel_url(settings.s3, settings.encoder.channel)
+        others = others or [channel_url(d.s3, settings.encoder.channel) for d in settings.destinations()[1:]]
+    for url, hint in [(stream_url, "--stream"), *((u, "--alternate") for u in others)]:
+        if not url.startswith(("http://", "https://", "/")):
+            raise click.BadParameter("a browser plays http(s):// URLs only (not s3://)", param_hint=hint)
     cfg = settings.client
     address = bind or cfg.player_bind
     login = None
@@ -197,7 +208,7 @@ def player(stream_url: str, bind: str | None, port: int | None) -> None:
 
         login = page_login(settings, "web player", address)
     try:
-        route = static_route({"src": stream_url})
+        route = static_route({"src": stream_url, "alternates": others})
         server = WebServer(address, cfg.player_port if port is None else port, route, login)
     except ClientError as exc:
         click.echo(f"surecast player: {exc}", err=True)

@@ -3,6 +3,7 @@ SeaweedFS behind the fault proxy; the recovery deadline is the default SURECAST_
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 
@@ -60,7 +61,9 @@ def test_request_headers_corrupted_for_five_seconds_leave_nothing_failed(stack: 
     stack.proxy.set_mode("pass")
     wait_verified(stack, keys, 60)
     log = stack.worker_log()
-    assert stack.proxy.faults_injected > 0 and "SignatureDoesNotMatch" in log
+    # A flipped byte breaks the signature (SignatureDoesNotMatch on a PUT; a bare 403 or 400 on a HEAD,
+    # which has no body to name the error): each is retried as suspect, none is final.
+    assert stack.proxy.faults_injected > 0 and re.search(r"SignatureDoesNotMatch|S3 said 40[03]", log), log[-3000:]
     assert _states(stack, keys) == {"verified": 8}
 
 

@@ -5,6 +5,7 @@ real `surecast worker` processes. ``tests/conftest.py`` makes one per test as th
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -75,8 +76,8 @@ class Stack:
             os.environ.clear()
             os.environ.update(saved)
 
-    def journal(self) -> Journal:
-        return Journal(self.spool)
+    def journal(self, destination: str = "primary") -> Journal:
+        return Journal(self.spool, destination=destination)
 
     def start_worker(
         self,
@@ -84,8 +85,10 @@ class Stack:
         extra_env: dict[str, str] | None = None,
         wait: bool = True,
         plain_celery: bool = False,
+        destination: str | None = None,
     ) -> subprocess.Popen[bytes]:
-        """A real `surecast worker` process (or plain `celery -A uploader worker`) reading this stack's spool."""
+        """A real `surecast worker` process (or plain `celery -A uploader worker`) reading this stack's spool;
+        for one ``destination`` only if named (else one per destination when there are backups)."""
         n = len(self.workers)
         log = self.tmp / f"worker{n}.log"
         name = f"w{n}-{uuid.uuid4().hex[:6]}@test"
@@ -106,16 +109,31 @@ class Stack:
             ]
         else:
             cmd = [str(BIN / "surecast"), "worker", "-c", str(concurrency), "-n", name]
+            if destination:
+                cmd += ["--destination", destination]
         proc = spawn(cmd, {**self.env, **(extra_env or {})}, log, cwd=self.tmp)
         self.workers.append(proc)
         if wait:
             wait_until(
-                lambda: "ready." in log.read_text(errors="replace") or proc.poll() is not None,
+                lambda: (
+                    log.read_text(errors="replace").count("ready.") >= self._nodes(destination)
+                    or proc.poll() is not None
+                ),
                 60,
                 message=f"worker {n} did not start",
             )
             assert proc.poll() is None, log_tail(log)
         return proc
+
+    def _nodes(self, destination: str | None) -> int:
+        """Celery nodes one `surecast worker` starts: one per destination unless it serves one."""
+        if destination:
+            return 1
+        return 1 + self._backups()
+
+    def _backups(self) -> int:
+        raw = self.env.get("SURECAST_BACKUPS", "")
+        return len(json.loads(raw)) if raw.strip() else 0
 
     def worker_log(self, n: int = 0) -> str:
         return (self.tmp / f"worker{n}.log").read_text(errors="replace")

@@ -500,6 +500,8 @@ def test_the_player_page_and_its_config_are_served_and_nothing_else() -> None:
     assert config is not None and json.loads(config.body) == {"src": "http://cdn/live/ev/master.m3u8"}
     script = route("/hls.min.js")
     assert script is not None and len(script.body) > 100_000
+    failover = route("/failover.js")
+    assert failover is not None and b"SurecastFailover" in failover.body and b"failover.js" in page.body
     assert route("/../pyproject.toml") is None and route("/player.py") is None
 
 
