@@ -70,13 +70,18 @@
 
   function create(Hls, alternates) {
     var Base = Hls.DefaultConfig.loader;
-    var state = { bases: [], current: null, resting: {}, switches: [], served: {}, failures: {} };
+    var state = { bases: [], current: null, resting: {}, switches: [], served: {}, failures: {}, recent: [] };
     var masters = [];
     var seen = {}; // suffix of a live playlist -> { progress, since }
 
     function now() { return Date.now(); }
 
     function rests(base) { return (state.resting[base] || 0) > now(); }
+
+    function remember(url, outcome) {
+      state.recent.push({ at: new Date().toISOString(), url: url, outcome: outcome });
+      if (state.recent.length > 30) state.recent.shift();
+    }
 
     function rest(base, why) {
       if (!base) return;
@@ -173,6 +178,7 @@
           self.stats = self.inner.stats;
         }
         function next(why, passOn) {
+          remember(url, why);
           rest(baseOf(url), why);
           if (!last && !self.aborted) attempt(index + 1);
           else passOn();

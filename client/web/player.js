@@ -41,6 +41,7 @@
     fatalErrors: [],
     errors: [],
     failover: null,
+    stalls: 0, // times the picture waited for data once playing
   };
   var alternates = [];
   var hls = null;
@@ -234,6 +235,10 @@
       fetch(url, { method: "POST", mode: "no-cors", body: JSON.stringify(state) }).catch(function () {});
     }, 1000);
   }
+
+  video.addEventListener("waiting", function () {
+    if (video.currentTime > 0 && !video.seeking) state.stalls += 1;
+  });
 
   window.surecastPlayer = { state: function () { return state; } };
 

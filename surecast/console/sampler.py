@@ -20,8 +20,9 @@ from core.settings import Settings
 from journal.files import Journal
 from surecast.console.figures import console_figures, point_of
 from surecast.console.history import INTERVAL_SECONDS, History
-from surecast.console.state import State, console_state
+from surecast.console.state import State, console_state, destination_lines
 from surecast.console.workers import WorkerProbe
+from surecast.status import destination_status
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,13 @@ class Sampler:
             journal.close()
             client.close()
 
+    def _destinations(self, client: redis.Redis, now: float) -> dict[str, dict[str, Any]] | None:
+        try:
+            return destination_status(self._settings, client, clock=lambda: now)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("console: cannot read a destination's journal: %s", exc)
+            return None
+
     def sample(self, journal: Journal, client: redis.Redis) -> dict[str, Any]:
         """One sample: figures, a history point, the big state; kept as the latest snapshot."""
         now = self._clock()
@@ -98,8 +106,11 @@ class Sampler:
             problem = State("PROBLEM", f"the console cannot read the journal ({exc}) — check the spool")
             figures["state"] = problem.as_json()
         else:
+            if len(s.destinations()) > 1:
+                figures["destinations"] = self._destinations(client, now)
             self.history.append(point_of(figures))
             figures["state"] = console_state(figures, self.history.points(since=now - 60), now).as_json()
+            figures["destination_lines"] = destination_lines(figures, now)
         with self._lock:
             self._latest = figures
         return figures

@@ -90,6 +90,9 @@ def console_state(figures: Mapping[str, Any], history: Sequence[Point], now: flo
         )
         if figures.get("retry_reason"):
             detail += f"; last error: {figures['retry_reason']}"
+        live = [d["name"] for d in destination_lines(figures, now)[1:] if d["state"] == "LIVE"]
+        if live:
+            detail += f"; viewers still get the stream from {', '.join(live)}"
         return State("UPLINK DOWN", detail)
     failures: Sequence[Mapping[str, Any]] = figures.get("failures") or []
     if failures:
@@ -110,14 +113,41 @@ def console_state(figures: Mapping[str, Any], history: Sequence[Point], now: flo
 def uplink_down_since(figures: Mapping[str, Any], now: float, slack: float) -> float | None:
     """When delivery stopped, if it has: files wait, the oldest for over a segment, and nothing was verified
     for ``slack`` seconds (about two segments)."""
-    if not figures["waiting_files"]:
+    return _down_since(figures["waiting_files"], figures.get("oldest_unverified_age_seconds"),
+                       figures.get("last_verified_at"), now, slack)  # fmt: skip
+
+
+def _down_since(waiting: int, oldest_age: float | None, last: float | None, now: float, slack: float) -> float | None:
+    if not waiting or (oldest_age or 0.0) <= slack / 2:
         return None
-    oldest_age = figures.get("oldest_unverified_age_seconds") or 0.0
-    if oldest_age <= slack / 2:
-        return None
-    last = figures.get("last_verified_at")
-    silent_since = float(last) if last else now - oldest_age
+    silent_since = float(last) if last else now - (oldest_age or 0.0)
     return silent_since if now - silent_since > slack else None
+
+
+def destination_lines(figures: Mapping[str, Any], now: float) -> list[dict[str, str]]:
+    """Where the master names several destinations: each one's state in a word and a line (the big state
+    is the primary's, the volunteer's own uplink; a backup's trouble is shown here, beside it)."""
+    found: Mapping[str, Mapping[str, Any]] = figures.get("destinations") or {}
+    if len(found) < 2:
+        return []
+    slack = max(MIN_SLACK_SECONDS, 2 * float(figures["segment_seconds"]))
+    lines = []
+    for name, d in found.items():
+        waiting = f"{d['waiting_files']} files waiting ({d['waiting_bytes'] / MB:.0f} MB)"
+        lag = max((d.get("live_edge_lag") or {}).values(), default=0.0)
+        last = d.get("last_success_at")
+        down = _down_since(d["waiting_files"], d.get("oldest_unverified_age_seconds"), last, now, slack)
+        if down is not None:
+            word, line = "DOWN", f"nothing delivered since {clock_time(down)}, {waiting}; it catches up by itself"
+        elif d.get("failed"):
+            word, line = "PROBLEM", f"{d['failed']} files failed: see the failed files"
+        elif lag > slack:
+            word, line = "CATCHING UP", f"{lag:.0f} s behind, {waiting}"
+        else:
+            word, line = "LIVE", f"{lag:.0f} s behind the encoder"
+        when = f"; last delivery {clock_time(last)}" if last else ""
+        lines.append({"name": name, "bucket": str(d.get("bucket", "")), "state": word, "detail": line + when})
+    return lines
 
 
 def catch_up(figures: Mapping[str, Any], history: Sequence[Point], now: float) -> str:

@@ -9,12 +9,13 @@ whole event by itself.
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,10 @@ import pytest
 from core.contract import PRIMARY
 from encoder.ffmpegproc import find_ffmpeg
 from tests.integration.test_encoder_live import ENCODER_ENV, EVENT, playlist_entries, start_encoder
-from tests.support.client_streams import public_read
-from tests.support.procs import log_tail, spawn, terminate, wait_until
-from tests.support.seaweed import SeaweedServer
-from tests.support.stack import BIN, Stack, direct_s3_client
+from tests.support.destinations import BACKUP, BACKUP_PREFIX, Backup, backup_destination
+from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
+from tests.support.stack import BIN, Stack
 
-BACKUP = "b2"
-BACKUP_PREFIX = "bk"
 OUTAGE = 60.0
 EVENT_SECONDS = 110
 CLIENT_ENV = {
@@ -40,50 +38,37 @@ CLIENT_ENV = {
 }
 
 
-@dataclass
-class Backup:
-    server: SeaweedServer
-    bucket: str
-    s3: Any
-
-    def etag(self, key: str) -> str | None:
-        try:
-            return str(self.s3.head_object(Bucket=self.bucket, Key=key)["ETag"]).strip('"')
-        except self.s3.exceptions.ClientError:
-            return None
-
-    def text(self, key: str) -> str | None:
-        try:
-            return str(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode())
-        except self.s3.exceptions.ClientError:
-            return None
-
-
 @pytest.fixture
 def backup(stack: Stack, tmp_path: Path) -> Iterator[Backup]:
-    server = SeaweedServer(tmp_path / "seaweed-b2")
-    server.start()
-    bucket = f"bk-{stack.bucket}"
-    server.create_bucket(bucket)
-    s3 = direct_s3_client(server.endpoint_url)
-    public_read(s3, bucket)
-    public_read(stack.s3, stack.bucket)
-    section = {
-        "name": BACKUP,
-        "endpoint_url": server.endpoint_url,
-        "bucket": bucket,
-        "prefix": BACKUP_PREFIX,
-        "access_key_id": "testing",
-        "secret_access_key": "testing",
-        "public_url": f"{server.endpoint_url}/{bucket}",
-    }
-    stack.env["SURECAST_BACKUPS"] = json.dumps([section])
-    stack.env["SURECAST_S3_PUBLIC_URL"] = f"{stack.s3_server.endpoint_url}/{stack.bucket}"  # not the venue's link
     stack.env.update({**ENCODER_ENV, "SURECAST_ENCODER_FINAL_WAIT": "300"})
-    try:
-        yield Backup(server, bucket, s3)
-    finally:
-        server.stop()
+    with backup_destination(stack, tmp_path) as found:
+        yield found
+
+
+class _Console:
+    """`surecast console` on a free port, read through its JSON endpoint."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.port = free_port()
+        env = {**stack.env, "SURECAST_CONSOLE_USER": "av", "SURECAST_CONSOLE_PASSWORD": "pw"}
+        env["SURECAST_CONSOLE_PORT"] = str(self.port)
+        self.log = stack.tmp / "console.log"
+        self.proc = spawn([str(BIN / "surecast"), "console"], env, self.log, cwd=stack.tmp)
+        self.big_states: set[str] = set()
+
+    def words(self) -> dict[str, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/status")
+        request.add_header("Authorization", "Basic " + base64.b64encode(b"av:pw").decode())
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                status = json.loads(response.read())
+        except OSError:
+            return {}
+        self.big_states.add(status["state"]["label"])
+        return {d["name"]: d["state"] for d in status.get("destination_lines") or []}
+
+    def stop(self) -> None:
+        terminate(self.proc)
 
 
 def _lags(stack: Stack, destination: str) -> list[tuple[float, float]]:
@@ -165,12 +150,18 @@ def test_a_destination_stopped_for_a_minute_costs_the_other_nothing_and_catches_
     master = f"{backup.server.endpoint_url}/{backup.bucket}/{BACKUP_PREFIX}/{EVENT}/master.m3u8"
     wait_until(lambda: backup.etag(f"{BACKUP_PREFIX}/{EVENT}/master.m3u8"), 40, 0.5, "no master on the backup")
     viewer = _start_viewer(stack, master, "viewer")
+    console = _Console(stack)
     time.sleep(20)
     stopped = time.time()
     backup.server.stop()
-    time.sleep(OUTAGE)
+    words_down = wait_until(lambda: console.words().get(BACKUP) == "DOWN" and console.words(), 30, 1, "no DOWN")
+    time.sleep(max(0.0, OUTAGE - (time.time() - stopped)))
     backup.server.start()
     restarted = time.time()
+    words_back = wait_until(lambda: console.words().get(BACKUP) == "LIVE" and console.words(), 60, 1, "not LIVE")
+    console.stop()
+    assert words_down[PRIMARY] == "LIVE" and console.big_states <= {"LIVE", "STARTING"}, (words_down, console)
+    print(f"console: {words_down} during the outage, {words_back} after; big states {sorted(console.big_states)}")
     assert encoder.wait(EVENT_SECONDS + 240) == 0, encoder.output()[-3000:]
     report = _wait_viewer(*viewer, timeout=120)
 

@@ -255,3 +255,39 @@ def test_an_uplink_cut_shows_within_10_s_and_live_returns_after_the_link_does(ph
     assert all(label == "UPLINK DOWN" for t, label in samples if first_down <= t < back), samples
     assert samples[-1][1] == "LIVE", samples
     assert "UPLINK DOWN" not in {label for t, label in samples if t > back + 4}, samples
+
+
+def _destination(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "bucket": "b",
+        "queue_depth": 0,
+        "waiting_files": 0,
+        "waiting_bytes": 0,
+        "oldest_unverified_age_seconds": None,
+        "failed": 0,
+        "last_success_at": NOW - 1,
+        "live_edge_lag": {"180p": 0.5},
+    }
+    return {**base, **changes}
+
+
+def test_each_destination_gets_its_word_beside_the_primarys_big_state() -> None:
+    down = _destination(waiting_files=30, waiting_bytes=9_000_000, oldest_unverified_age_seconds=40.0,
+                        last_success_at=NOW - 40)  # fmt: skip
+    given = figures(destinations={"primary": _destination(), "b2": down, "b3": _destination(failed=2)})
+    from surecast.console.state import destination_lines
+
+    lines = {d["name"]: d for d in destination_lines(given, NOW)}
+    assert [d["state"] for d in lines.values()] == ["LIVE", "DOWN", "PROBLEM"]
+    assert lines["b2"]["detail"].startswith(f"nothing delivered since {hhmm(NOW - 40)}, 30 files waiting (9 MB)")
+    assert console_state(given, [], NOW).label == "LIVE", "a backup's trouble is not the volunteer's uplink"
+    assert destination_lines(figures(destinations={"primary": _destination()}), NOW) == []
+
+
+def test_with_the_uplink_to_the_primary_down_the_state_says_which_backup_viewers_still_get() -> None:
+    given = figures(**DOWN, last_verified_at=NOW - 30, destinations={
+        "primary": _destination(waiting_files=6, oldest_unverified_age_seconds=30.0, last_success_at=NOW - 30),
+        "b2": _destination(),
+    })  # fmt: skip
+    state = console_state(given, [], NOW)
+    assert state.label == "UPLINK DOWN" and state.detail.endswith("viewers still get the stream from b2")

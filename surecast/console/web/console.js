@@ -111,6 +111,22 @@
     text("t-ffmpeg", !enc ? "not started" : s.ffmpeg_running ? "running" : enc.state === "stopped" ? "stopped" : "not running");
     text("t-restarts", enc ? (s.ffmpeg_restarts || 0) + " restarts" : "");
     renderFailures(s.failures || []);
+    renderDestinations(s.destination_lines || []);
+  }
+
+  // Each destination in a word and a line, where there are several (SURECAST_BACKUPS).
+  function renderDestinations(lines) {
+    $("destinations").hidden = lines.length < 2;
+    var list = $("destination-list");
+    list.textContent = "";
+    lines.forEach(function (d) {
+      var li = document.createElement("li");
+      li.className = "destination " + (d.state === "LIVE" ? "ok" : d.state === "CATCHING UP" ? "warn" : "alert");
+      li.dataset.name = d.name;
+      li.dataset.state = d.state;
+      li.textContent = d.name + " (" + d.bucket + "): " + d.state + " — " + d.detail;
+      list.appendChild(li);
+    });
   }
 
   function renderFailures(groups) {
