@@ -25,9 +25,10 @@ class S3Section(BaseModel):
     checksum: Literal["when_required", "when_supported"] = "when_required"
     # An additional checksum stored with each object, verified where the ETag is not an MD5 (SSE-KMS).
     checksum_algorithm: Literal["none", "SHA256"] = "none"
-    # The integrity test: "head" compares the returned ETag, then reads back size, ETag and checksum;
-    # "etag" trusts the returned ETag (S3's own MD5 of what it received) and saves one request per file.
-    verify: Literal["head", "etag"] = "head"
+    # The integrity test on every file: the ETag the server returns (its MD5 of what it accepted after checking
+    # the Content-MD5 we sent; for multipart the MD5 of the part MD5s) against ours. "etag" (the default) reads
+    # the object back with a HEAD only where the ETag is no MD5 (SSE-KMS, SSE-C); "head" always does.
+    verify: Literal["head", "etag"] = "etag"
     multipart_threshold: int = Field(default=16 * MIB, ge=5 * MIB)
     part_size: int = Field(default=8 * MIB, ge=5 * MIB)
     connect_timeout: float = Field(default=5.0, gt=0)

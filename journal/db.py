@@ -2,7 +2,10 @@
 
 Every table is declared here, so a process that opens the journal finds all of them, whoever created the
 file. Commits are fsynced (``synchronous=FULL``): a journaled file survives a power cut before its task
-is published.
+is published. The upload workers open it with ``durable=False`` (``synchronous=NORMAL``, still WAL: never
+corrupt, the file's state stays consistent): what a power cut can take back is an upload's progress
+(started, verified), and the reconciler redoes that by itself (an expired lease is published again, and a
+stored object that matches is marked verified without being sent again).
 """
 
 from __future__ import annotations
@@ -105,14 +108,15 @@ def journal_path(spool_dir: Path, destination: str = PRIMARY) -> Path:
     return Path(spool_dir) / name
 
 
-def connect(spool_dir: Path, destination: str = PRIMARY) -> sqlite3.Connection:
-    """A connection to a destination's journal, created with every table if it does not exist yet."""
+def connect(spool_dir: Path, destination: str = PRIMARY, durable: bool = True) -> sqlite3.Connection:
+    """A connection to a destination's journal, created with every table if it does not exist yet;
+    ``durable=False``: its commits are not fsynced one by one (see the module docstring)."""
     path = journal_path(spool_dir, destination)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
     _migrate(db)
     return db

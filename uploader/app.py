@@ -30,6 +30,6 @@ def make_app(settings: Settings, destination: str = PRIMARY) -> UploaderApp:
     the reconciler of ``destination`` started beside every worker."""
     app = UploaderApp(settings, destination)
     app.conf.update(celery_config(settings, publish_forever=True))
-    register_upload_task(app, settings)
+    register_upload_task(app, settings, destination)
     app.steps["worker"].add(ReconcileStep)
     return app

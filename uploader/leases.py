@@ -56,7 +56,7 @@ class LeaseKeeper:
         self._thread.join(5)
 
     def _renew_forever(self) -> None:
-        journal = Journal(self.spool_dir, destination=self.destination)
+        journal = Journal(self.spool_dir, destination=self.destination, durable=False)  # liveness only
         try:
             while not self._stop.wait(self.lease_seconds / 3):
                 with self._lock:

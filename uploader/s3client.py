@@ -3,6 +3,10 @@
 Checksum behaviour is pinned (``request_checksum_calculation`` / ``response_checksum_validation``) so
 that an SDK upgrade cannot start sending trailers that S3-compatible servers reject or store.
 botocore's own retries are kept short: our task retries, with backoff and the journal, own the long game.
+
+No ``Expect: 100-continue``: botocore sends it with every PUT and UploadPart and then holds the body back
+until the server answers, for one round trip on a venue uplink, and for a whole second when a server
+(SeaweedFS, busy) does not answer it at all. A refused request now costs its body's bytes, once.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.handlers import add_expect_header
 
 from core.s3_section import S3Section
 from uploader.pacing import UploadRate, read_timeout_for
@@ -42,6 +47,7 @@ def make_s3_client(
         kwargs["aws_access_key_id"] = s3.access_key_id.get_secret_value()
         kwargs["aws_secret_access_key"] = s3.secret_access_key.get_secret_value()
     client: S3Client = boto3.session.Session().client("s3", **kwargs)
+    client.meta.events.unregister("before-call.s3", add_expect_header)
     return client
 
 

@@ -13,15 +13,17 @@ import errno
 import logging
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery.signals import worker_process_init
 from pydantic import ValidationError
 
-from core.contract import UPLOAD_TASK, UploadJob
+from core.contract import PRIMARY, UPLOAD_TASK, UploadJob
 from core.settings import Settings
 from journal.files import Journal
 from uploader.deliver import Delivery, RetryPolicy, deliver
@@ -35,6 +37,7 @@ DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 JOURNAL_DOWN_PAUSE = 2.0  # seconds a task waits before handing back a message it could not journal
 
 _deliveries: dict[tuple[int, str], Delivery] = {}
+_making = threading.Lock()  # the start-up thread and the first task may both ask
 _traced: set[str] = set()  # files whose unexpected error was logged with its traceback (once each)
 
 
@@ -42,29 +45,33 @@ def worker_delivery(settings: Settings) -> Delivery:
     """This process's S3 clients, journal and lease keeper for the destination ``settings`` serve, made on
     first use after fork (none survives a fork)."""
     slot = (os.getpid(), settings.destination)
-    delivery = _deliveries.get(slot)
-    if delivery is None:
-        spool = Path(settings.spool.dir)
-        clients = ClientPool(settings.s3)
-        upload = settings.upload
-        delivery = _deliveries[slot] = Delivery(
-            client=clients.default(),
-            journal=Journal(spool, destination=settings.destination),
-            spool_dir=spool,
-            target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
-            multipart_threshold=settings.s3.multipart_threshold,
-            part_size=settings.s3.part_size,
-            verify_stored=settings.s3.verify == "head",
-            retry=RetryPolicy(
-                upload.backoff_base,
-                upload.backoff_cap,
-                upload.failed_retry_base,
-                upload.failed_retry_cap,
-                upload.suspect_attempts,
-            ),
-            clients=clients,
-            leases=LeaseKeeper(spool, upload.lease_seconds, settings.destination),
-        )
+    with _making:
+        return _deliveries.get(slot) or _make_delivery(slot, settings)
+
+
+def _make_delivery(slot: tuple[int, str], settings: Settings) -> Delivery:
+    spool = Path(settings.spool.dir)
+    clients = ClientPool(settings.s3)
+    upload = settings.upload
+    delivery = _deliveries[slot] = Delivery(
+        client=clients.default(),
+        # An upload's progress: a power cut may take it back, the reconciler redoes it (journal/db.py).
+        journal=Journal(spool, destination=settings.destination, durable=False),
+        spool_dir=spool,
+        target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
+        multipart_threshold=settings.s3.multipart_threshold,
+        part_size=settings.s3.part_size,
+        verify_stored=settings.s3.verify == "head",
+        retry=RetryPolicy(
+            upload.backoff_base,
+            upload.backoff_cap,
+            upload.failed_retry_base,
+            upload.failed_retry_cap,
+            upload.suspect_attempts,
+        ),
+        clients=clients,
+        leases=LeaseKeeper(spool, upload.lease_seconds, settings.destination),
+    )
     return delivery
 
 
@@ -101,8 +108,24 @@ def run_upload(job: UploadJob, ctx: Delivery) -> str:
         return "retry scheduled"
 
 
-def register_upload_task(app: Celery, settings: Settings) -> None:
-    """Add the upload task to ``app``, reading ``settings``."""
+def prepare_process(settings: Settings, destination: str) -> None:
+    """Make this pool process's S3 clients and journal as it starts (in a thread: the pool's start-up
+    handshake is not held up), so the first file, the first segment of an event, does not wait for them.
+    A failure here is only logged: the first task makes them again and reports what is wrong."""
+
+    def prepare() -> None:
+        try:
+            worker_delivery(settings.for_destination(destination))
+        except Exception as exc:  # noqa: BLE001 - see above
+            log.warning("could not prepare the S3 clients and the journal at start: %s", exc)
+
+    threading.Thread(target=prepare, name="surecast-prepare", daemon=True).start()
+
+
+def register_upload_task(app: Celery, settings: Settings, destination: str = PRIMARY) -> None:
+    """Add the upload task to ``app``, reading ``settings``; each pool process prepares ``destination``'s
+    clients as it starts."""
+    worker_process_init.connect(lambda **_: prepare_process(settings, destination), weak=False)
 
     @app.task(name=UPLOAD_TASK, bind=True, acks_late=True)
     def upload(self: Task[Any, Any], /, **payload: Any) -> str:

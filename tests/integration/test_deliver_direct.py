@@ -164,3 +164,27 @@ def test_an_older_playlist_landing_after_a_newer_one_is_put_back_on_top(
     assert stack.s3.head_object(Bucket=stack.bucket, Key=key)["ContentLength"] == 120
     row = ctx.journal.get(key)
     assert row is not None and row.version == 2 and row.state == State.VERIFIED
+
+
+@pytest.mark.parametrize(
+    ("size", "verify_stored", "heads"), [(1000, False, 0), (11 * MIB, False, 0), (1000, True, 1), (11 * MIB, True, 1)]
+)
+def test_a_head_follows_an_upload_only_where_asked_or_its_etag_proves_nothing(
+    stack: Stack, size: int, verify_stored: bool, heads: int
+) -> None:
+    """SURECAST_S3_VERIFY=etag (the default): the returned ETag proves the bytes (a single PUT's is the MD5 the
+    server checked, a multipart one the MD5 of the checked parts' MD5s); =head: every file is read back too."""
+    ctx = delivery(stack)
+    ctx = Delivery(**{**ctx.__dict__, "verify_stored": verify_stored})
+    seen: list[str] = []
+    ctx.client.meta.events.register("before-call.s3.HeadObject", lambda **_: seen.append("HEAD"))
+    job = spooled(stack, f"verify{size}{verify_stored}.ts", size)
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    assert len(seen) == heads
+    assert stack.stored_etag(job.key) is not None
+
+
+def test_the_workers_journal_commits_without_an_fsync_each_and_the_encoders_with_one(stack: Stack) -> None:
+    assert Journal(stack.spool).connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert Journal(stack.spool, durable=False).connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL

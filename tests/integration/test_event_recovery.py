@@ -70,9 +70,12 @@ def test_every_worker_killed_mid_event_the_live_edge_moves_again_and_the_vod_pub
     stack.start_worker(concurrency=1)
     stack.start_worker(concurrency=1)
     wait_until(lambda: len(live_entries(stack, event)) > listed_before, 15, message="the live edge did not move")
-    assert time.monotonic() - replaced_at <= 15
+    moved = time.monotonic() - replaced_at
+    print(f"every worker killed: the live edge moved again {moved:.1f} s after the replacements started")
+    assert moved <= 15
     assert encoder.wait(120) in (0, 3), log_tail(stack.tmp / "encoder.log")
     vod = wait_until(lambda: vod_entries(stack, event), 60, message="no VOD was published by itself")
+    print(f"VOD published by itself: {len(vod)} segments")
     assert [uri for uri, _, _ in vod] == journaled_segments(stack, event)
     assert not any(gap for _, gap, _ in vod)
 
@@ -99,6 +102,7 @@ def test_a_power_cut_and_a_restart_without_an_event_id_continue_the_same_event(s
     channel = get_text(stack, f"live/{CHANNEL}/master.m3u8")
     assert channel is not None and f"../{event}/180p/live.m3u8" in channel
     vod = wait_until(lambda: vod_entries(stack, event), 60, message="no VOD")
+    print(f"power cut: one event {event}, VOD of {len(vod)} segments, {sum(d for _, _, d in vod)} discontinuity")
     assert [uri for uri, _, _ in vod] == journaled_segments(stack, event)
     assert sum(disc for _, _, disc in vod) == 1, "one discontinuity, where the power went"
     assert not any(gap for _, gap, _ in vod)
@@ -153,7 +157,9 @@ def test_a_full_disk_pauses_recording_and_everything_recorded_is_delivered(stack
             status.write_text(text)
             return "DISK FULL: recording paused since" in text
 
+        began = time.monotonic()
         wait_until(paused, 50, interval=0.5, message="recording never paused")
+        print(f"disk full: recording paused {time.monotonic() - began:.1f} s into the outage")
         assert encoder.poll() is None, "the encoder died of the full disk"
         stack.proxy.set_mode("pass")
         assert encoder.wait(150) == 0, log_tail(stack.tmp / "encoder.log")
@@ -167,6 +173,7 @@ def test_a_full_disk_pauses_recording_and_everything_recorded_is_delivered(stack
         from journal.events import EventStore
 
         assert [u for u, _, _ in entries] == [s.name for s in EventStore(journal).load("full", "360p")]
+        print(f"disk full: VOD of {len(entries)} segments, {sum(d for _, _, d in entries)} discontinuity(ies), no gap")
         assert sum(disc for _, _, disc in entries) >= 1 and not any(gap for _, gap, _ in entries)
     finally:
         subprocess.run(["umount", "-l", str(spool)], check=False, timeout=30)

@@ -37,15 +37,25 @@ def test_a_whole_worker_killed_mid_backlog_costs_seconds_not_the_visibility_time
     time.sleep(3)
     stack.proxy.set_mode("throttle", bytes_per_sec=1_000_000)
     journal = stack.journal()
-    wait_until(lambda: any((r := journal.get(k)) and r.state == State.UPLOADING for k in keys), 20, interval=0.05)
-    held = [k for k in keys if (r := journal.get(k)) and r.state == State.UPLOADING]
+    owners = {f":{pid}" for pid in stack.child_pids(victim)}
+
+    def held_by_victim() -> list[str]:
+        rows = [journal.get(k) for k in keys]
+        return [
+            r.key
+            for r in rows
+            if r and r.state == State.UPLOADING and any((r.lease_owner or "").endswith(o) for o in owners)
+        ]
+
+    held = wait_until(held_by_victim, 20, interval=0.05, message="the victim never held an upload")
     kill(victim)  # its whole process group: main process, pool, reconciler; nothing acknowledges
     killed_at = time.monotonic()
     stack.start_worker(concurrency=2)
     stack.proxy.set_mode("pass")
     wait_verified(stack, keys, RECOVER_AFTER + 30)
-    assert time.monotonic() - killed_at <= RECOVER_AFTER + 30
-    assert held, "no upload was in flight when the worker died"
+    took = time.monotonic() - killed_at
+    print(f"{len(held)} uploads in flight in the killed worker; all {len(keys)} files verified {took:.1f} s after it")
+    assert took <= RECOVER_AFTER + 30
     logs = "".join(stack.worker_log(n) for n in range(3))
     assert "whose worker stopped: published again for a live worker" in logs
     for key in keys:
@@ -59,7 +69,10 @@ def test_request_headers_corrupted_for_five_seconds_leave_nothing_failed(stack: 
     keys = send(stack, *files)
     time.sleep(5)
     stack.proxy.set_mode("pass")
+    healed = time.monotonic()
     wait_verified(stack, keys, 60)
+    took = time.monotonic() - healed
+    print(f"headers corrupted 5 s ({stack.proxy.faults_injected} faults): all 8 verified {took:.1f} s after")
     log = stack.worker_log()
     # A flipped byte breaks the signature (SignatureDoesNotMatch on a PUT; a bare 403 or 400 on a HEAD,
     # which has no body to name the error): each is retried as suspect, none is final.
@@ -75,7 +88,9 @@ def test_a_captive_portal_answering_html_for_twenty_seconds_leaves_nothing_faile
     keys = send(stack, *files)
     time.sleep(20)
     stack.proxy.set_mode("pass")
+    healed = time.monotonic()
     wait_verified(stack, keys, 60)
+    print(f"HTML 404 for 20 s: all 6 verified {time.monotonic() - healed:.1f} s after the portal went away")
     assert "S3 said 404" in stack.worker_log()
 
 
@@ -101,5 +116,7 @@ def test_missing_credentials_heal_when_the_workers_restart_with_them_no_command(
     worker.wait(30)
     stack.env.clear()
     stack.env.update(good)
+    fixed = time.monotonic()
     stack.start_worker(concurrency=2)  # fixed: a worker that starts tries every failed file at once
     wait_verified(stack, keys, 30)
+    print(f"credentials fixed: all 5 verified {time.monotonic() - fixed:.1f} s after the worker was started")

@@ -129,13 +129,16 @@ def _reset_close(sock: socket.socket) -> None:
 @dataclass
 class _RequestHead:
     method: str
+    target: str  # the request line's path and query
     content_length: int  # -1 when absent framing cannot be trusted (chunked or malformed)
     expect_continue: bool
 
 
 def _parse_head(head: bytes) -> _RequestHead:
     lines = head.decode("latin-1").split("\r\n")
-    method = lines[0].split(" ", 1)[0].upper()
+    request_line = lines[0].split(" ")
+    method = request_line[0].upper()
+    target = request_line[1] if len(request_line) > 1 else ""
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -150,7 +153,7 @@ def _parse_head(head: bytes) -> _RequestHead:
         except ValueError:
             length = -1
     expect = headers.get("expect", "").lower() == "100-continue"
-    return _RequestHead(method, length, expect)
+    return _RequestHead(method, target, length, expect)
 
 
 def flip_header_byte(head: bytes, turn: int, xor: int) -> bytes:
@@ -324,6 +327,7 @@ class _Connection:
         self._request_bytes = 0
         parsed = _parse_head(head)
         self._method = parsed.method
+        self._proxy.note_request(parsed.method, parsed.target)
         mode = self._proxy.current_mode()
         if mode.name in ("http_error", "portal"):
             self._error_params = mode.params
@@ -418,6 +422,7 @@ class FaultProxy:
         self._bytes_down = 0
         self._connections = 0
         self._faults = 0
+        self._requests: list[tuple[str, str]] = []
         self._turns = 0
 
     # Lifecycle -------------------------------------------------------------------------------------------
@@ -472,6 +477,17 @@ class FaultProxy:
     def reset_counters(self) -> None:
         with self._lock:
             self._bytes_up = self._bytes_down = self._connections = self._faults = 0
+            self._requests.clear()
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path and query) of every request seen since the last reset, in order."""
+        with self._lock:
+            return list(self._requests)
+
+    def note_request(self, method: str, target: str) -> None:
+        with self._lock:
+            self._requests.append((method, target))
 
     @property
     def bytes_up(self) -> int:

@@ -138,12 +138,14 @@ class RedisServer:
         self.port = 0
         self.data_dir = Path()
         self.aof = False
+        self.appendfsync = "always"
 
-    def start(self, port: int, data_dir: Path, aof: bool = True) -> None:
-        """Launch the server and wait (bounded) until it answers PING."""
+    def start(self, port: int, data_dir: Path, aof: bool = True, appendfsync: str = "always") -> None:
+        """Launch the server and wait (bounded) until it answers PING; ``appendfsync="everysec"`` as the
+        compose stack and `surecast up` run it."""
         if self.running:
             raise RuntimeError(f"Redis already running on port {self.port}")
-        self.port, self.data_dir, self.aof = port, Path(data_dir), aof
+        self.port, self.data_dir, self.aof, self.appendfsync = port, Path(data_dir), aof, appendfsync
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
             redis_binary(),
@@ -151,7 +153,7 @@ class RedisServer:
             "--port", str(port),
             "--dir", str(self.data_dir),
             "--appendonly", "yes" if aof else "no",
-            "--appendfsync", "always",
+            "--appendfsync", appendfsync,
             "--save", "",
             "--protected-mode", "no",
         ]  # fmt: skip
@@ -188,7 +190,7 @@ class RedisServer:
         """Stop (if running) and start again on the same port and dir, so the AOF is reloaded."""
         self.stop()
         self.proc = None
-        self.start(self.port, self.data_dir, self.aof)
+        self.start(self.port, self.data_dir, self.aof, self.appendfsync)
 
     def flushall(self) -> None:
         with self.client() as conn:

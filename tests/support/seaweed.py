@@ -119,8 +119,10 @@ class SeaweedServer:
         secret_key: str = "testing",
         anonymous_read: bool = False,
         binary: str | None = None,
+        s3_bind: str = "127.0.0.1",
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.s3_bind = s3_bind  # the S3 gateway's address (weed's other listeners stay on loopback)
         self.access_key = access_key
         self.secret_key = secret_key
         self.anonymous_read = anonymous_read
@@ -164,7 +166,7 @@ class SeaweedServer:
     def endpoint_url(self) -> str:
         if not self.ports:
             raise RuntimeError("SeaweedServer not started: no ports yet")
-        return f"http://127.0.0.1:{self.s3_port}"
+        return f"http://{self.s3_bind}:{self.s3_port}"
 
     @property
     def proc(self) -> Any:
@@ -194,6 +196,7 @@ class SeaweedServer:
                 self._ports(),
                 self._keys(),
                 ["Read"] if self.anonymous_read else [],
+                s3_bind=self.s3_bind,
                 new_session=True,
                 volume_size_mb=VOLUME_SIZE_MB,
                 max_volumes=MAX_VOLUMES,

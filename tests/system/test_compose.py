@@ -312,6 +312,12 @@ class ComposeStack:
             return None
 
 
+# The tests that run the stack: one module-scoped stack, so all of them in one xdist worker; and `slow`,
+# so outside the default suite (`pytest -m slow` runs them, as .ci/run does).
+def DOCKER_STACK(test: Any) -> Any:  # noqa: N802 - used as a decorator
+    return pytest.mark.slow(pytest.mark.xdist_group("compose")(test))
+
+
 @pytest.fixture(scope="module")
 def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     problem = _docker_problem()
@@ -388,6 +394,7 @@ def _verified_segments(stack: ComposeStack) -> list[tuple[str, str, int, str]]:
     return [row for row in stack.journal() if row[3] == "verified" and row[0].endswith(".ts")]
 
 
+@DOCKER_STACK
 @pytest.mark.timeout(STACK_TIMEOUT)
 def test_segments_land_in_the_bucket_and_verify(compose_stack: ComposeStack) -> None:
     stack = compose_stack
@@ -406,6 +413,7 @@ def test_segments_land_in_the_bucket_and_verify(compose_stack: ComposeStack) -> 
     assert status is not None and status["files"].get("verified", 0) >= 5 and not status["failed"], status
 
 
+@DOCKER_STACK
 @pytest.mark.timeout(STACK_TIMEOUT)
 def test_flower_the_console_and_the_player_answer_only_to_the_generated_login(compose_stack: ComposeStack) -> None:
     stack = compose_stack
@@ -429,6 +437,7 @@ def test_flower_the_console_and_the_player_answer_only_to_the_generated_login(co
         assert _status_with(url, login) == 200, name
 
 
+@DOCKER_STACK
 @pytest.mark.timeout(STACK_TIMEOUT)
 def test_scale_3_gives_three_workers(compose_stack: ComposeStack) -> None:
     stack = compose_stack
@@ -446,6 +455,7 @@ def test_scale_3_gives_three_workers(compose_stack: ComposeStack) -> None:
     stack.wait_healthy(["uploader"], 120)
 
 
+@DOCKER_STACK
 @pytest.mark.timeout(STACK_TIMEOUT)
 def test_stopping_and_starting_the_stack_loses_nothing(compose_stack: ComposeStack) -> None:
     stack = compose_stack
@@ -496,6 +506,7 @@ def _wait_for_new_segments(stack: ComposeStack, count: int) -> None:
     wait_until(lambda: len(_verified_segments(stack)) >= before + count, 120, 2, stack.logs())
 
 
+@DOCKER_STACK
 @pytest.mark.timeout(STACK_TIMEOUT)
 def test_down_publishes_the_last_files_and_the_vod_before_the_s3_server_stops(compose_stack: ComposeStack) -> None:
     stack = compose_stack
@@ -509,6 +520,7 @@ def test_down_publishes_the_last_files_and_the_vod_before_the_s3_server_stops(co
     print(f"`down` took {took:.0f} s; the VOD lists all {segments} segments")
 
 
+@DOCKER_STACK
 @pytest.mark.timeout(STACK_TIMEOUT)
 def test_ctrl_c_on_up_closes_the_event_the_same_way(compose_stack: ComposeStack, tmp_path: Path) -> None:
     stack = compose_stack

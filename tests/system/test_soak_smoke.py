@@ -21,6 +21,7 @@ from tests.soak.schedule import REFERENCE, Kind, flap_phases, scaled
 from tests.soak.surecast_run import run_surecast
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(270)
 def test_soak_smoke_loses_nothing_corrupts_nothing_and_never_lists_a_missing_segment(tmp_path: Path) -> None:
     result = run_surecast(SMOKE, tmp_path)

@@ -227,7 +227,7 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         # also to a browser on the player's origin (CORS)
         status, _, body = http(page)
         assert status == 200 and b"<video" in body
-        assert json.loads(http(page + "config.json")[2]) == {"src": playlist}
+        assert json.loads(http(page + "config.json")[2]) == {"src": playlist, "alternates": []}
         origin = page.rstrip("/")
         status, headers, body = http(playlist, headers={"Origin": origin})
         assert status == 200 and body.startswith(b"#EXTM3U"), (status, body[:200])

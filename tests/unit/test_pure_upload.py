@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
@@ -222,3 +224,29 @@ def test_the_upload_rate_ignores_small_uploads_and_smooths_the_rest() -> None:
     rate.note(4_000_000, 2.0)
     rate.note(4_000_000, 4.0)
     assert rate.bytes_per_second == pytest.approx(2_000_000 + 0.3 * (1_000_000 - 2_000_000))
+
+
+def test_uploads_send_no_expect_100_continue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The body goes with the headers: no round trip (or a second, where a server never answers) waiting for
+    100 Continue. Stopped before anything is sent."""
+    from core.s3_section import S3Section
+    from uploader.s3client import make_s3_client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    body = tmp_path / "seg.ts"
+    body.write_bytes(b"x" * 2_000_000)
+    client = make_s3_client(S3Section(bucket="abc", endpoint_url="http://127.0.0.1:9"))
+    sent: dict[str, str] = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.update(request.headers)
+        raise Stop
+
+    client.meta.events.register("before-send.s3.PutObject", capture)
+    with body.open("rb") as f, pytest.raises(Stop):
+        client.put_object(Bucket="abc", Key="k", Body=f)
+    assert sent and "Expect" not in sent
