@@ -44,7 +44,7 @@ class EncoderSection(BaseModel):
     gap_after: float = Field(default=0.0, ge=0)
     live_window: int = Field(default=30, ge=0, description="segments in the live playlist; 0 = all")
     # How often the encoder looks at FFmpeg's playlists and the journal; an idle look costs a few stat calls.
-    poll_interval: float = Field(default=0.025, gt=0, le=1.0)
+    poll_interval: float = Field(default=0.01, gt=0, le=1.0)
     republish_interval: float = Field(default=1.0, gt=0)
     restart_backoff_base: float = Field(default=1.0, gt=0)
     restart_backoff_cap: float = Field(default=30.0, gt=0)

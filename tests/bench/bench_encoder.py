@@ -1,8 +1,9 @@
 """Encoder benchmark: glass-to-origin latency and the encoder's own CPU. Prints figures; asserts nothing.
 
-Run:  /work/venv/bin/python -m tests.bench.bench_encoder [--seconds 60] [--workers 3]
+Run:  .venv/bin/python -m tests.bench.bench_encoder [--seconds 60] [--workers 3]
 
-For a 1-rendition and a 3-rendition test-pattern event (real FFmpeg, Redis, celery workers, moto S3):
+For a 1-rendition and a 3-rendition test-pattern event (real FFmpeg, Redis as the compose stack runs it,
+celery workers with the production settings, SeaweedFS on loopback):
 - glass-to-origin: from a segment file being complete (its mtime, when FFmpeg closed it) to the first
   time the remote live playlist, fetched from the S3 server every 50 ms, lists it; p50 and p95;
 - raw PUT: the same segment files PUT once each with plain boto3 to the same server, in the same run;
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import statistics
 import subprocess
@@ -28,10 +28,11 @@ from typing import Any
 import psutil
 
 from journal.files import Journal
-from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
-from tests.support.stack import BIN, TEST_ENV, direct_s3_client
+from tests.support.procs import S3_ENV, RedisServer, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.seaweed import SeaweedServer
+from tests.support.stack import BIN
 
-POLL_EVERY = 0.05
+POLL_EVERY = 0.01  # the watcher: fine enough not to blur what it measures
 LADDERS = {1: "720p", 3: "720p,480p,360p"}
 
 
@@ -90,16 +91,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def public_read(s3: Any, bucket: str) -> None:
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}
-        ],
-    }
-    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
-
-
 def run_event(
     env: dict[str, str], tmp: Path, s3_port: int, bucket: str, renditions: int, seconds: float
 ) -> dict[str, Any]:
@@ -146,6 +137,7 @@ def run_event(
     span = last[0] - first[0]
     latencies: list[float] = []
     to_verified: list[float] = []
+    stages: list[tuple[float, ...]] = []  # (noticed+journaled, to a worker, uploaded+verified, to listed)
     files: list[Path] = []
     journal = Journal(spool)
     for name in ladder:
@@ -157,12 +149,17 @@ def run_event(
             if f"/{bucket}/{key}" in watch.first_listed:
                 latencies.append(watch.first_listed[f"/{bucket}/{key}"] - done)
             row = journal.get(key)
-            if row is not None and row.verified_at is not None:
+            if row is not None and row.verified_at is not None and row.started_at is not None:
                 to_verified.append(row.verified_at - done)
+                started, verified = row.started_at, row.verified_at
+                stages.append((row.created_at - done, started - row.created_at, verified - started))
+                if f"/{bucket}/{key}" in watch.first_listed:
+                    stages[-1] += (watch.first_listed[f"/{bucket}/{key}"] - row.verified_at,)
     journal.close()
     return {
         "latencies": latencies,
         "to_verified": to_verified,
+        "stages": stages,
         "files": files,
         "segments": len(files),
         "cpu_live": (last[1] - first[1]) / span * 100,
@@ -211,22 +208,20 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-encoder-") as tmp_name:
         tmp = Path(tmp_name)
-        s3_server = S3Server(tmp / "moto.log")
+        s3_server = SeaweedServer(tmp / "seaweedfs", anonymous_read=True)  # the watcher reads unsigned
         s3_server.start()
         redis = RedisServer()
-        redis.start(free_port(), tmp / "redis", aof=True)
+        redis.start(free_port(), tmp / "redis", aof=True, appendfsync="everysec")
         worker = None
         try:
-            s3 = direct_s3_client(s3_server.endpoint_url)
+            s3 = s3_server.client()
             bucket = "bench-encoder"
             s3.create_bucket(Bucket=bucket)
-            public_read(s3, bucket)
             spool = tmp / "spool"
             spool.mkdir()
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("SURECAST_")},
                 **S3_ENV,
-                **TEST_ENV,
                 "SURECAST_REDIS_URL": redis.url,
                 "SURECAST_S3_BUCKET": bucket,
                 "SURECAST_S3_ENDPOINT_URL": s3_server.endpoint_url,
@@ -240,7 +235,7 @@ def main() -> None:
             wait_until(lambda: "ready." in wlog.read_text(errors="replace"), 60, message="worker did not start")
             warm_up(env, tmp, spool, 4 * args.workers)
             print(f"encoder benchmark: {args.seconds:.0f} s test-pattern events, 2 s segments, 25 fps, x264 ultrafast,")
-            print(f"  {args.workers} worker processes, moto S3 and Redis on loopback, {psutil.cpu_count()} CPU(s)")
+            print(f"  {args.workers} worker processes, SeaweedFS and Redis on loopback, {psutil.cpu_count()} CPU(s)")
             print(f"{'ladder':<22}{'segments':>9}{'g2o p50':>9}{'g2o p95':>9}{'PUT p50':>9}{'PUT p95':>9}"
                   f"{'p95-PUTp95':>11}{'encoder CPU':>12}{'FFmpeg CPU':>11}")  # fmt: skip
             for renditions in (1, 3):
@@ -260,6 +255,12 @@ def main() -> None:
                     f"  of which file complete -> segment verified in the bucket: "
                     f"p50 {percentile(ver, 0.5) * 1000:.0f} ms, p95 {percentile(ver, 0.95) * 1000:.0f} ms"
                 )
+                names = ("recorded", "to a worker", "PUT+verified", "then listed")
+                parts = [
+                    f"{n} {percentile([s[i] for s in result['stages'] if len(s) > i], 0.5) * 1000:.0f}"
+                    for i, n in enumerate(names)
+                ]
+                print("  stages, p50 ms: file complete -> " + ", ".join(parts))
                 print(
                     f"  latency max {max(lat) * 1000:.0f} ms, mean {statistics.mean(lat) * 1000:.0f} ms; encoder CPU "
                     f"incl. start-up {result['cpu_total']:.1f}%; playlist fetches {result['fetches']}"
