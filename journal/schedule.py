@@ -112,7 +112,7 @@ class DeliverySchedule:
         return [row_of(r) for r in rows]
 
     def unclaim(self, keys: Iterable[str]) -> None:
-        """Claimed but not published (Redis went away): to publish again."""
+        """To publish again: claimed but not published (Redis went away), or demoted since it was sent."""
         with self._write() as db:
             db.executemany(
                 "UPDATE files SET published_at = NULL WHERE key = ? AND state = 'queued'", [(k,) for k in keys]

@@ -57,6 +57,7 @@ class Outcome(StrEnum):
     ALREADY_STORED = "already-stored"
     ALREADY_VERIFIED = "already-verified"
     STALE = "stale"
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,14 @@ def spool_file(spool_dir: Path, relative: str) -> Path:
     return candidate
 
 
-def deliver(job: UploadJob, ctx: Delivery) -> Outcome:
+def deliver(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> Outcome:
     """Deliver ``job`` and journal the result. A retryable error is journaled as a retry due after a
-    backoff, a permanent one as a failure retried on the slow schedule; then either is raised."""
+    backoff, a permanent one as a failure retried on the slow schedule; then either is raised.
+
+    ``sent_at``: the priority its message was published at. A file demoted since (the live edge passed it
+    under the live-edge policy) goes back to the journal unsent, to be published again at its own priority:
+    after an outage the messages waiting in Redis at the live priority are mostly such files, and the
+    newest segments must not wait behind them (the backlog then uses what the live edge leaves)."""
     path = spool_file(ctx.spool_dir, job.path)
     journal = ctx.journal
     row = journal.get(job.key)
@@ -127,6 +133,10 @@ def deliver(job: UploadJob, ctx: Delivery) -> Outcome:
         return Outcome.STALE
     elif row.state == State.VERIFIED:
         return Outcome.ALREADY_VERIFIED
+    elif sent_at is not None and row.priority > sent_at and row.state == State.QUEUED:
+        journal.unclaim([job.key])
+        log.info("%s: demoted since it was sent, published again behind the live edge", job.key)
+        return Outcome.DEFERRED
     owner = ctx.leases.owner if ctx.leases else ""
     journal.start_attempt(job.key, owner, ctx.leases.lease_seconds if ctx.leases else 0.0)
     try:

@@ -80,10 +80,11 @@ def disk_trouble(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
-def run_upload(job: UploadJob, ctx: Delivery) -> str:
-    """Deliver ``job``; whatever happens is in the journal when this returns. Returns what happened."""
+def run_upload(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> str:
+    """Deliver ``job`` (its message published at priority ``sent_at``); whatever happens is in the journal
+    when this returns. Returns what happened."""
     try:
-        return deliver(job, ctx).value
+        return deliver(job, ctx, sent_at).value
     except RetryableError:
         return "retry scheduled"
     except PermanentError as exc:
@@ -139,7 +140,8 @@ def register_upload_task(app: Celery, settings: Settings, destination: str = PRI
         except ValueError as exc:  # a destination this worker's settings do not know
             raise InvalidPayload(f"refusing task payload: {exc}") from None
         try:
-            return run_upload(job, worker_delivery(served))
+            sent_at = (self.request.delivery_info or {}).get("priority")
+            return run_upload(job, worker_delivery(served), sent_at)
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, OSError) and not disk_trouble(exc):
                 raise

@@ -206,7 +206,8 @@ def run_policy(policy: str, env: dict[str, str], tmp: Path, s3: SeaweedServer, b
         for r in rows
         if started + 8 <= complete[r.name] < cut_at - 4 and r.name in watch.first_listed
     ]
-    backlog = [r for r in waiting if complete[r.name] < back_at]
+    waited = {r.name for r in waiting if complete[r.name] < back_at}  # not verified when the link came back
+    backlog = [r for r in rows if r.name in waited]
     backlog_bytes = sum(r.size for r in backlog)
     drained = max((r.verified_at or time.time()) for r in backlog) - back_at if backlog else 0.0
     fresh = sorted((r for r in rows if complete[r.name] >= back_at), key=lambda r: complete[r.name])

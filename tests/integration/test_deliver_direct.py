@@ -188,3 +188,21 @@ def test_a_head_follows_an_upload_only_where_asked_or_its_etag_proves_nothing(
 def test_the_workers_journal_commits_without_an_fsync_each_and_the_encoders_with_one(stack: Stack) -> None:
     assert Journal(stack.spool).connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert Journal(stack.spool, durable=False).connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+
+
+def test_a_file_demoted_since_its_message_was_sent_goes_back_unsent_to_go_out_behind_the_live_edge(
+    stack: Stack,
+) -> None:
+    from core.contract import PRIORITY_BACKFILL, PRIORITY_LIVE
+
+    ctx = delivery(stack)
+    job = spooled(stack, "passed.ts", 5000)
+    ctx.journal.record(job, priority=PRIORITY_LIVE)
+    ctx.journal.claim_due()  # published at the live priority...
+    ctx.journal.demote([job.key], PRIORITY_BACKFILL)  # ...then the live edge passed it
+    assert deliver(job, ctx, sent_at=PRIORITY_LIVE) == Outcome.DEFERRED
+    assert stack.stored_etag(job.key) is None
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.state == State.QUEUED and row.published_at is None  # to be published again
+    assert [r.key for r in ctx.journal.claim_due()] == [job.key]
+    assert deliver(job, ctx, sent_at=PRIORITY_BACKFILL) == Outcome.UPLOADED
