@@ -263,8 +263,8 @@ class LiveEvent:
         if self.paused_since is None and free < floor:
             self.paused_since = self._now()
             log.error(
-                "DISK FULL: %d MB free on the spool (reserve %d MB): recording paused; it resumes by itself when "
-                "uploads free %d MB",
+                "DISK FULL: %d MB free on the spool (reserve %d MB): recording paused; it resumes by itself once "
+                "%d MB are free (verified uploads' copies are removed as they land)",
                 free // MIB,
                 floor // MIB,
                 resume_at // MIB,

@@ -11,9 +11,12 @@ until the server answers, for one round trip on a venue uplink, and for a whole 
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 
@@ -22,6 +25,21 @@ from uploader.pacing import UploadRate, read_timeout_for
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+_loaders: dict[int, Any] = {}
+_making = threading.Lock()  # clients are made one at a time: botocore's sessions and loader are not thread-safe
+
+
+def _session() -> boto3.session.Session:
+    """A new session (credentials resolved afresh, as by boto3's default) sharing this process's data loader:
+    the S3 model parsed once makes every further client cheap (~18 ms of CPU instead of ~120 ms)."""
+    botocore_session = botocore.session.get_session()
+    loader = _loaders.get(os.getpid())  # none survives a fork
+    if loader is None:
+        loader = _loaders[os.getpid()] = botocore_session.get_component("data_loader")
+    botocore_session.register_component("data_loader", loader)
+    return boto3.session.Session(botocore_session=botocore_session)
 
 
 def make_s3_client(
@@ -46,7 +64,8 @@ def make_s3_client(
     if s3.access_key_id and s3.secret_access_key:
         kwargs["aws_access_key_id"] = s3.access_key_id.get_secret_value()
         kwargs["aws_secret_access_key"] = s3.secret_access_key.get_secret_value()
-    client: S3Client = boto3.session.Session().client("s3", **kwargs)
+    with _making:
+        client: S3Client = _session().client("s3", **kwargs)
     client.meta.events.unregister("before-call.s3", add_expect_header)
     return client
 
