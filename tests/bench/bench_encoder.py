@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 
 from journal.files import Journal
+from tests.soak.observe import playlist_uris
 from tests.support.procs import S3_ENV, RedisServer, free_port, log_tail, spawn, terminate, wait_until
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import BIN
@@ -63,14 +64,8 @@ class PlaylistWatch:
                 if response.status != 200:
                     continue
                 folder = path.rsplit("/", 1)[0]
-                gap = False
-                for line in body.splitlines():
-                    if line == "#EXT-X-GAP":
-                        gap = True
-                    elif line and not line.startswith("#"):
-                        if not gap:
-                            self.first_listed.setdefault(f"{folder}/{line}", seen)
-                        gap = False
+                for uri in (u for u, gap in playlist_uris(body) if not gap):
+                    self.first_listed.setdefault(f"{folder}/{uri}", seen)
         conn.close()
 
     def start(self) -> threading.Thread:

@@ -38,6 +38,7 @@ from typing import Any
 
 from journal.events import EventStore
 from journal.files import Journal
+from tests.soak.observe import playlist_uris
 from tests.support.procs import RedisServer, free_port, log_tail, spawn, terminate, wait_until
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import BIN
@@ -114,14 +115,8 @@ class Watch:
             except Exception:  # noqa: BLE001 - not there yet
                 continue
             seen = time.time()
-            gap = False
-            for line in body.splitlines():
-                if line == "#EXT-X-GAP":
-                    gap = True
-                elif line and not line.startswith("#"):
-                    if not gap:
-                        self.first_listed.setdefault(line, seen)
-                    gap = False
+            for uri in (u for u, gap in playlist_uris(body) if not gap):
+                self.first_listed.setdefault(uri, seen)
 
 
 def raw_figures(endpoint: str, bucket: str, segments: list[Path], playlist: bytes) -> tuple[float, float, float]:
