@@ -292,6 +292,7 @@ def main() -> None:
         redis.stop()
         s3.stop()
         link_down()
+        shutil.rmtree(tmp, ignore_errors=True)
     report(results, seg95, pl95, rtt)
 
 

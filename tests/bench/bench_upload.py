@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -255,6 +256,7 @@ def main() -> None:
     finally:
         redis.stop()
         s3.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # GBs of files and objects
     report(runs, s3)
 
 

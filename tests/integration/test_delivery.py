@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 
@@ -260,23 +261,27 @@ def test_retries_wait_in_the_journal_at_its_priority_never_as_countdowns_in_a_wo
     with sqlite3.connect(journal.path) as db:  # ...the encoder would raise or lower it like this
         db.execute("UPDATE files SET priority = ? WHERE key = ?", (PRIORITY_LIVE, key))
     client = stack.redis.client()
-    seen: list[dict[str, object]] = []
-    for name in client.scan_iter():  # the first message, waiting in the queue (a list per priority)
-        if client.type(name) == b"list":
-            seen.extend(m for raw in client.lrange(name, 0, -1) if "properties" in (m := json.loads(raw)))
-    stack.start_worker(concurrency=1)
 
-    def retried_three_times() -> bool:
-        seen.extend(json.loads(raw)[0] for raw in client.hvals("unacked"))
-        row = journal.get(key)
-        return row is not None and row.retries >= 3
+    def queued() -> list[dict[str, Any]]:
+        """The messages waiting in Redis: the queue is a list per priority step."""
+        lists = [name for name in client.scan_iter() if client.type(name) == b"list"]
+        return [m for name in lists for raw in client.lrange(name, 0, -1) if "properties" in (m := json.loads(raw))]
 
-    wait_until(retried_three_times, 30, interval=0.05, message="no retries")
-    assert seen, "the attempts were not seen in Redis"
-    assert all(not m["headers"].get("eta") for m in seen), "a retry was held as a countdown message"
-    # the first message went out at `send`'s priority; every retry at the journal's
-    assert {m["properties"].get("priority") for m in seen} == {PRIORITY_BACKFILL, PRIORITY_LIVE}
+    (first,) = queued()
+    assert first["properties"].get("priority") == PRIORITY_BACKFILL  # `send`'s
+    stack.env.update({"SURECAST_UPLOAD_BACKOFF_BASE": "8", "SURECAST_UPLOAD_BACKOFF_CAP": "8"})  # due in 4-8 s
+    worker = stack.start_worker(concurrency=1)
+    wait_until(lambda: (row := journal.get(key)) is not None and row.retries >= 1, 30, message="no retry")
+    worker.send_signal(signal.SIGTERM)  # with no worker running, the retry can only wait in the journal...
+    worker.wait(30)
     row = journal.get(key)
     assert row is not None and row.state == State.QUEUED and row.next_attempt_at
+    assert not queued() and not client.hlen("unacked"), "a retry was held in Redis (a countdown message?)"
+    time.sleep(max(0.0, row.next_attempt_at - time.time()))
+    assert stack.run_cli("reconcile").returncode == 0  # ...until a reconciler publishes it, once due
+    (retry,) = queued()
+    assert retry["properties"].get("priority") == PRIORITY_LIVE  # the journal's, now
+    assert not retry["headers"].get("eta"), "a retry was sent as a countdown message"
     stack.proxy.set_mode("pass")
+    stack.start_worker(concurrency=1)
     wait_verified(stack, [key], 30)
