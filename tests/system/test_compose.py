@@ -312,10 +312,11 @@ class ComposeStack:
             return None
 
 
-# The tests that run the stack: one module-scoped stack, so all of them in one xdist worker; and `slow`,
-# so outside the default suite (`pytest -m slow` runs them, as .ci/run does).
+# The tests that run the stack: `slow`, so outside the default suite. They share one module-scoped stack, so
+# they must run in one xdist worker: `pytest -m slow --dist loadfile`, as .ci/run does (xdist's own
+# `xdist_group` does not group under pytest 9: its node-id suffix is never applied).
 def DOCKER_STACK(test: Any) -> Any:  # noqa: N802 - used as a decorator
-    return pytest.mark.slow(pytest.mark.xdist_group("compose")(test))
+    return pytest.mark.slow(test)
 
 
 @pytest.fixture(scope="module")
