@@ -16,4 +16,4 @@ if ! docker info >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && [ -x "$tool" ]; then
   BASE_IMAGE=$("$tool")
   export BASE_IMAGE
 fi
-exec "$python" -m pytest -m slow --dist loadfile tests/system/test_compose.py -v -rs -p no:cacheprovider "$@"
+exec "$python" -m pytest -m slow -n 0 tests/system/test_compose.py -v -rs -p no:cacheprovider "$@"

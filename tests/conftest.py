@@ -8,7 +8,7 @@ only through ``stack.proxy``; tests inspect the bucket directly with ``stack.s3`
 Helpers live in tests/support; tests in tests/unit (pure logic), tests/integration (real processes) and
 tests/system (the compose stack, the browser, the soak smoke). Two xdist workers share the tests; the ones
 marked ``slow`` (the Docker compose stack, the soak smoke) are left out of the default run and run with
-``pytest -m slow --dist loadfile`` (the compose tests share one stack: one worker), as .ci/run does after
+``pytest -m slow -n 0`` (in turn: the compose tests share one stack), as .ci/run does after
 the default suite.
 """
 

@@ -313,7 +313,7 @@ class ComposeStack:
 
 
 # The tests that run the stack: `slow`, so outside the default suite. They share one module-scoped stack, so
-# they must run in one xdist worker: `pytest -m slow --dist loadfile`, as .ci/run does (xdist's own
+# they must run in one process: `pytest -m slow -n 0`, as .ci/run does (xdist's own
 # `xdist_group` does not group under pytest 9: its node-id suffix is never applied).
 def DOCKER_STACK(test: Any) -> Any:  # noqa: N802 - used as a decorator
     return pytest.mark.slow(test)
