@@ -257,10 +257,10 @@ def main() -> None:
         redis.stop()
         s3.stop()
         shutil.rmtree(tmp, ignore_errors=True)  # GBs of files and objects
-    report(runs, s3)
+    report(runs)
 
 
-def report(runs: dict[str, list[Run]], s3: SeaweedServer) -> None:
+def report(runs: dict[str, list[Run]]) -> None:
     gib = (SMALL * SMALL_COUNT + LARGE * LARGE_COUNT) / GIB
     wall = {name: statistics.median(r.seconds for r in rs) for name, rs in runs.items()}
     cpu = {name: statistics.median(r.cpu for r in rs) / gib for name, rs in runs.items()}

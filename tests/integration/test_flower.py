@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import urllib.error
-import urllib.request
-
 import pytest
 
 from core.service_settings import FlowerSection
 from surecast.flower import flower_argv, flower_env
-from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
+from tests.support.procs import free_port, http_status, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack
 
 
@@ -58,26 +54,13 @@ def test_flower_uses_the_stacks_generated_credentials_when_none_are_set(stack: S
     proc = spawn([str(BIN / "surecast"), "flower"], env, log, cwd=stack.tmp)
     try:
         url = f"http://127.0.0.1:{port}/api/workers?status=true"
-        wait_until(lambda: _status(url) != 0 or proc.poll() is not None, 60, 0.2, "flower did not listen")
+        wait_until(lambda: http_status(url) != 0 or proc.poll() is not None, 60, 0.2, "flower did not listen")
         user, password, created = stack_credentials(stack.spool)
         assert not created, "Flower should have generated them"
-        assert _status(url) == 401 and _status(url, (user, password)) == 200
+        assert http_status(url) == 401 and http_status(url, (user, password)) == 200
         assert password in log.read_text()  # printed once, where they were made
     finally:
         terminate(proc)
-
-
-def _status(url: str, auth: tuple[str, str] | None = None) -> int:
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def test_flower_answers_only_with_credentials(stack: Stack) -> None:
@@ -92,14 +75,14 @@ def test_flower_answers_only_with_credentials(stack: Stack) -> None:
     proc = spawn([str(BIN / "surecast"), "flower"], env, log, cwd=stack.tmp)
     try:
         url = f"http://127.0.0.1:{port}/api/workers?status=true"
-        wait_until(lambda: _status(url) != 0 or proc.poll() is not None, 60, 0.2, "flower did not listen")
+        wait_until(lambda: http_status(url) != 0 or proc.poll() is not None, 60, 0.2, "flower did not listen")
         assert proc.poll() is None, log_tail(log)
-        assert _status(url) == 401
-        assert _status(url, ("ops", "wrong")) == 401
-        assert _status(url, ("ops", "pw")) == 200
-        assert _status(f"http://127.0.0.1:{port}/", ("ops", "pw")) == 200
+        assert http_status(url) == 401
+        assert http_status(url, ("ops", "wrong")) == 401
+        assert http_status(url, ("ops", "pw")) == 200
+        assert http_status(f"http://127.0.0.1:{port}/", ("ops", "pw")) == 200
         for page in ("metrics", "healthcheck"):  # open to anyone in Flower itself; not here
-            assert _status(f"http://127.0.0.1:{port}/{page}") == 401
-            assert _status(f"http://127.0.0.1:{port}/{page}", ("ops", "pw")) == 200
+            assert http_status(f"http://127.0.0.1:{port}/{page}") == 401
+            assert http_status(f"http://127.0.0.1:{port}/{page}", ("ops", "pw")) == 200
     finally:
         terminate(proc)

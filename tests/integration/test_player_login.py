@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
+from tests.support.procs import free_port, http_status, log_tail, spawn, terminate, wait_until
 
 BIN = Path(sys.executable).parent
-
-
-def _status(url: str, login: tuple[str, str] | None = None) -> int:
-    request = urllib.request.Request(url)
-    if login:
-        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def _env(spool: Path) -> dict[str, str]:
@@ -52,11 +38,11 @@ def test_beyond_loopback_the_player_needs_the_stacks_login(tmp_path: Path) -> No
         ).stdout
         fields = dict(line.split(": ", 1) for line in printed.splitlines())
         login = (fields["user"], fields["password"])
-        assert _status(url) == 401
-        assert _status(url + "player.js") == 401
-        assert _status(url, (login[0], "wrong")) == 401
-        assert _status(url, login) == 200
-        assert _status(url + "player.js", login) == 200
+        assert http_status(url) == 401
+        assert http_status(url + "player.js") == 401
+        assert http_status(url, (login[0], "wrong")) == 401
+        assert http_status(url, login) == 200
+        assert http_status(url + "player.js", login) == 200
         assert f"user {login[0]}" in log.read_text()
     finally:
         terminate(proc)
@@ -65,7 +51,7 @@ def test_beyond_loopback_the_player_needs_the_stacks_login(tmp_path: Path) -> No
 def test_on_loopback_the_player_is_open(tmp_path: Path) -> None:
     proc, _, url = _start(tmp_path, "127.0.0.1")
     try:
-        assert _status(url) == 200
+        assert http_status(url) == 200
         assert not (tmp_path / "spool" / "credentials.json").exists(), "no login made when none is needed"
     finally:
         terminate(proc)

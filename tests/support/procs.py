@@ -6,6 +6,7 @@ output to a log file under the test's tmp dir, and every wait is bounded.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -280,3 +281,17 @@ class S3Server:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def http_status(url: str, login: tuple[str, str] | None = None, timeout: float = 10) -> int:
+    """The HTTP status of a GET of ``url`` (with basic auth when ``login`` is given); 0 if nothing answers."""
+    request = urllib.request.Request(url)
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0

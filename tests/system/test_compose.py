@@ -13,7 +13,6 @@ credentials, `surecast scale 3` gives three workers, stopping and starting the s
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -22,8 +21,6 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +32,7 @@ import pytest
 from core.s3_credentials import parse_credentials
 from core.settings import Settings
 from surecast.embedded_s3_process import admin_client
-from tests.support.procs import free_port, wait_until
+from tests.support.procs import free_port, http_status, wait_until
 from tests.support.seaweed import choose_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -372,25 +369,6 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
         stack.run("down", "-v", "--remove-orphans", "-t", "20", timeout=STOP_TIMEOUT * 2)
 
 
-def _status_with(url: str, auth: tuple[str, str] | None) -> int:
-    request = urllib.request.Request(url)
-    if auth:
-        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def _anonymous_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def _verified_segments(stack: ComposeStack) -> list[tuple[str, str, int, str]]:
     return [row for row in stack.journal() if row[3] == "verified" and row[0].endswith(".ts")]
 
@@ -407,9 +385,9 @@ def test_segments_land_in_the_bucket_and_verify(compose_stack: ComposeStack) -> 
     assert any(k.endswith(".m3u8") for k in keys), keys
     # what a player gets without credentials: the stream's objects, and nothing outside the prefix
     playlist = next(k for k in keys if k.endswith(".m3u8"))
-    assert _anonymous_status(f"{stack.s3_url}/{stack.bucket}/{playlist}") == 200
+    assert http_status(f"{stack.s3_url}/{stack.bucket}/{playlist}") == 200
     stack.s3.put_object(Bucket=stack.bucket, Key="private/notes.txt", Body=b"not for viewers")
-    assert _anonymous_status(f"{stack.s3_url}/{stack.bucket}/private/notes.txt") == 403
+    assert http_status(f"{stack.s3_url}/{stack.bucket}/private/notes.txt") == 403
     status = stack.status()
     assert status is not None and status["files"].get("verified", 0) >= 5 and not status["failed"], status
 
@@ -433,9 +411,9 @@ def test_flower_the_console_and_the_player_answer_only_to_the_generated_login(co
         "web player": f"http://127.0.0.2:{stack.player_port}/",
     }
     for name, url in pages.items():
-        assert _status_with(url, None) == 401, name
-        assert _status_with(url, (login[0], "wrong")) == 401, name
-        assert _status_with(url, login) == 200, name
+        assert http_status(url, None) == 401, name
+        assert http_status(url, (login[0], "wrong")) == 401, name
+        assert http_status(url, login) == 200, name
 
 
 @DOCKER_STACK
