@@ -5,7 +5,7 @@
     ├── UploadError         uploader.errors: retryable (connection, throttling, integrity) or permanent
     ├── EncoderError        encoder.errors: bad source, no FFmpeg, archive not complete in time
     ├── ClientError         client.errors: what a viewer's request ran into
-    └── BucketSetupError    surecast.bucket_setup: a bucket setting the operator must fix
+    └── BucketSetupError    stack.bucket_setup: a bucket setting the operator must fix
 
 Third-party errors (botocore, urllib3, FFmpeg exits) are translated at one boundary per package, with the
 original kept as the cause.

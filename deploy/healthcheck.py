@@ -66,7 +66,7 @@ def _local(address: str) -> str:
 
 
 def flower(settings: Settings) -> str | None:
-    from surecast.credentials import flower_section
+    from stack.credentials import flower_section
 
     section = flower_section(settings)
     login = (section.user, section.password.get_secret_value())
@@ -74,7 +74,7 @@ def flower(settings: Settings) -> str | None:
 
 
 def console(settings: Settings) -> str | None:
-    from surecast.credentials import web_login
+    from stack.credentials import web_login
 
     section = settings.console
     return _answers(f"http://{_local(section.bind)}:{section.port}/api/status", web_login(settings))
@@ -82,7 +82,7 @@ def console(settings: Settings) -> str | None:
 
 def player(settings: Settings) -> str | None:
     from core.service_settings import LOOPBACK_ADDRESSES
-    from surecast.credentials import web_login
+    from stack.credentials import web_login
 
     bind = settings.client.player_bind
     login = None if bind in LOOPBACK_ADDRESSES else web_login(settings)
@@ -90,8 +90,8 @@ def player(settings: Settings) -> str | None:
 
 
 def s3(settings: Settings) -> str | None:
-    from surecast.embedded_s3 import Layout
-    from surecast.embedded_s3_process import EmbeddedS3Error, admin_client, is_ready, load_or_create_credentials
+    from stack.embedded_s3 import Layout
+    from stack.embedded_s3_process import EmbeddedS3Error, admin_client, is_ready, load_or_create_credentials
 
     layout = Layout.from_settings(settings.embedded_s3, Path(settings.spool.dir))
     if not layout.credentials.is_file():

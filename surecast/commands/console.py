@@ -14,7 +14,7 @@ from surecast.commands import setup_logging
 
 def page_login(settings: Settings, page: str, bind: str) -> tuple[str, str]:
     """A page's credentials: SURECAST_CONSOLE_USER/_PASSWORD, else the stack's generated ones; exits if none."""
-    from surecast.credentials import web_login
+    from stack.credentials import web_login
 
     try:
         return web_login(settings)
@@ -34,12 +34,12 @@ def console() -> None:
     settings = settings_or_exit()
     setup_logging("INFO")
     user, password = page_login(settings, "console", settings.console.bind)
-    from surecast.console.actions import Actions
-    from surecast.console.backend import LiveBackend
-    from surecast.console.sampler import Sampler
-    from surecast.console.server import console_app, run_console
-    from surecast.console.workers import WorkerProbe
-    from surecast.credentials import service_urls
+    from console.actions import Actions
+    from console.backend import LiveBackend
+    from console.sampler import Sampler
+    from console.server import console_app, run_console
+    from report.workers import WorkerProbe
+    from stack.credentials import service_urls
 
     workers = WorkerProbe(settings)
     sampler = Sampler(settings, workers)
@@ -67,7 +67,7 @@ def console() -> None:
 def credentials() -> None:
     """Print the stack's generated login (console and Flower) and their addresses."""
     settings = settings_or_exit()
-    from surecast.credentials import CredentialsError, credentials_message, service_urls, stack_credentials
+    from stack.credentials import CredentialsError, credentials_message, service_urls, stack_credentials
 
     try:
         user, password, _ = stack_credentials(Path(settings.spool.dir))

@@ -32,7 +32,7 @@ def worker(
     settings = settings_or_exit()
     names = [d.name for d in settings.destinations()]
     if destination is None and len(names) > 1:
-        from surecast.workers import run_per_destination
+        from stack.workers import run_per_destination
 
         extra = [f"--loglevel={loglevel}", *([f"--concurrency={concurrency}"] if concurrency else []), *ctx.args]
         sys.exit(run_per_destination(names, extra))
@@ -94,7 +94,7 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
         import signal
         import threading
 
-        from surecast.reconciler import reconcile_forever
+        from stack.reconciler import reconcile_forever
 
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -36,7 +36,7 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
     """
     settings = settings_or_exit()
     setup_logging("INFO")
-    from surecast.up import (
+    from stack.up import (
         chain_has_credentials,
         describe_destination,
         embedded_redis,
@@ -57,8 +57,8 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
     player_stream: str | None = None
     announce = None
     if needs_embedded_s3(settings.s3, chain_has_credentials()):
-        from surecast.embedded_s3_process import EmbeddedS3Error
-        from surecast.up import embedded_s3_child
+        from stack.embedded_s3_process import EmbeddedS3Error
+        from stack.up import embedded_s3_child
 
         try:
             s3_child, s3_env = embedded_s3_child(settings)
@@ -75,7 +75,7 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
         click.echo(f"surecast up: {describe_destination(settings.s3)}")
         # (The embedded server is checked by its ready test instead, and each worker runs a preflight.)
         report_preflight(settings.s3, background=True)
-    from surecast.credentials import service_urls, stack_login
+    from stack.credentials import service_urls, stack_login
 
     try:
         user, _ = stack_login(settings)  # generated and printed once, on the first start
@@ -98,8 +98,8 @@ def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
     here and added to ``encoder_args`` unless they set it)."""
     from encoder.keys import EventLayout
     from encoder.prepare import choose_event_id
-    from surecast.embedded_s3 import object_url, public_base_url
-    from surecast.up import event_id_in, page_url, stream_announcer
+    from stack.embedded_s3 import object_url, public_base_url
+    from stack.up import event_id_in, page_url, stream_announcer
 
     event_id = event_id_in(encoder_args)
     if event_id is None:
@@ -130,7 +130,7 @@ def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
 def scale(count: int, mode: str, project_dir: Path) -> None:
     """Set the number of upload workers to COUNT."""
     settings = settings_or_exit()
-    from surecast.scale import compose_command, compose_running, scale_compose, scale_pools
+    from stack.scale import compose_command, compose_running, scale_compose, scale_pools
 
     compose = compose_command() if mode in ("auto", "compose") else None
     if mode == "compose" and compose is None:
@@ -158,8 +158,8 @@ def scale(count: int, mode: str, project_dir: Path) -> None:
 def flower() -> None:
     """Start Flower (the workers' dashboard) with basic auth: SURECAST_FLOWER_* or the stack's credentials."""
     settings = settings_or_exit()
-    from surecast.credentials import flower_section
-    from surecast.flower import flower_argv, flower_env
+    from stack.credentials import flower_section
+    from stack.flower import flower_argv, flower_env
 
     try:
         env = flower_env(flower_section(settings), dict(os.environ))
@@ -205,7 +205,7 @@ def bucket_setup(
 ) -> None:
     """Apply CORS for players, a lifecycle rule for abandoned multipart uploads and, opt-in, public read."""
     settings = settings_or_exit()
-    from surecast.bucket_setup import BucketSetupError, dry_run, ensure_bucket, set_up, wait_for_server
+    from stack.bucket_setup import BucketSetupError, dry_run, ensure_bucket, set_up, wait_for_server
     from uploader.s3client import make_s3_client
 
     bucket, prefix = settings.s3.bucket, settings.s3.prefix
@@ -235,9 +235,9 @@ def embedded_s3() -> None:
     """
     settings = settings_or_exit()
     setup_logging("INFO")
-    from surecast.bucket_setup import BucketSetupError
-    from surecast.embedded_s3 import Layout, Ports, object_url, public_base_url, public_read_actions
-    from surecast.embedded_s3_process import (
+    from stack.bucket_setup import BucketSetupError
+    from stack.embedded_s3 import Layout, Ports, object_url, public_base_url, public_read_actions
+    from stack.embedded_s3_process import (
         INSTALL_HINT,
         EmbeddedS3Error,
         WeedProcess,

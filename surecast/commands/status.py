@@ -27,7 +27,7 @@ def _redis(settings: Settings, timeout: float) -> redis.Redis:
 def status(as_json: bool, watch: bool, interval: float, count: int) -> None:
     """Queue depth, backlog, oldest unverified file, failures and integrity re-uploads."""
     settings = settings_or_exit()
-    from surecast.status import collect_status, destination_status, render_status
+    from report.status import collect_status, destination_status, render_status
 
     client = _redis(settings, 2)
     journal = Journal(settings.spool.dir)
@@ -46,9 +46,9 @@ def _watch(settings: Settings, journal: Journal, client: redis.Redis, interval: 
 
     from core.celeryconfig import celery_config
     from journal.figures import live_edge_lag
-    from surecast.scale import pool_sizes
-    from surecast.status import collect_status
-    from surecast.watch import render_watch
+    from report.status import collect_status
+    from report.watch import render_watch
+    from report.workers import pool_sizes
 
     app = Celery("surecast-watch", set_as_current=False)
     app.conf.update(celery_config(settings, publish_forever=False))
@@ -80,7 +80,7 @@ def metrics() -> None:
     """Serve surecast's own figures for Prometheus at /metrics (SURECAST_METRICS_BIND/_PORT)."""
     settings = settings_or_exit()
     setup_logging("INFO")
-    from surecast.metrics import SurecastCollector, metrics_app, serve_metrics
+    from report.metrics import SurecastCollector, metrics_app, serve_metrics
 
     collector = SurecastCollector(
         Path(settings.spool.dir), _redis(settings, 2), settings.worker.queue, settings=settings

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from surecast.bucket_setup import (
+from stack.bucket_setup import (
     CORS_RULE_ID,
     LIFECYCLE_RULE_ID,
     POLICY_SID,

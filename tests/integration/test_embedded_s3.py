@@ -13,9 +13,9 @@ import psutil
 import pytest
 
 from core.s3_credentials import read_credentials_file
-from surecast.bucket_setup import CORS_RULE_ID
-from surecast.embedded_s3 import Ports, socket_paths
-from surecast.embedded_s3_process import admin_client
+from stack.bucket_setup import CORS_RULE_ID
+from stack.embedded_s3 import Ports, socket_paths
+from stack.embedded_s3_process import admin_client
 from tests.support.procs import log_tail, spawn, wait_until
 from tests.support.seaweed import choose_ports, weed_binary
 from tests.support.stack import BIN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.service_settings import FlowerSection
-from surecast.flower import flower_argv, flower_env
+from stack.flower import flower_argv, flower_env
 from tests.support.procs import free_port, http_status, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack
 
@@ -46,7 +46,7 @@ def test_flower_command_with_a_broken_credentials_file_exits_with_one_line(stack
 
 
 def test_flower_uses_the_stacks_generated_credentials_when_none_are_set(stack: Stack) -> None:
-    from surecast.credentials import stack_credentials
+    from stack.credentials import stack_credentials
 
     port = free_port()
     env = {**stack.env, "SURECAST_FLOWER_PORT": str(port)}

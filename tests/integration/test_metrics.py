@@ -12,7 +12,7 @@ from wsgiref.simple_server import WSGIServer, make_server
 import pytest
 
 from core.contract import UploadJob
-from surecast.metrics import SurecastCollector, metrics_app
+from report.metrics import SurecastCollector, metrics_app
 from tests.support.stack import Stack
 
 

@@ -6,8 +6,9 @@ import pytest
 from celery import Celery
 
 from core.celeryconfig import celery_config
-from surecast.scale import plan_pool_sizes, pool_sizes
-from surecast.watch import bar, render_watch
+from report.watch import bar, render_watch
+from report.workers import pool_sizes
+from stack.scale import plan_pool_sizes
 from tests.support.procs import wait_until
 from tests.support.stack import Stack
 
@@ -77,7 +78,7 @@ def test_scale_grows_and_shrinks_running_worker_pools(stack: Stack) -> None:
 
 
 def test_status_shows_low_disk_loudly_first() -> None:
-    from surecast.status import render_status
+    from report.status import render_status
 
     status = {
         "queue_depth": 0,

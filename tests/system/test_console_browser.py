@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from journal.files import State
-from surecast.bucket_setup import cors_rule
+from stack.bucket_setup import cors_rule
 from tests.integration.test_encoder_live import EVENT, start_encoder
 from tests.support.client_streams import public_read
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from surecast.bucket_setup import cors_rule
+from stack.bucket_setup import cors_rule
 from tests.support.client_streams import Publisher, SegmentFile, make_segments, public_read
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
 from tests.support.seaweed import SeaweedServer

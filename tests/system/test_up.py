@@ -24,8 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from core.s3_credentials import read_credentials_file
 from journal.files import Journal, State
-from surecast.embedded_s3_process import admin_client
-from surecast.up import plan_children
+from stack.embedded_s3_process import admin_client
+from stack.up import plan_children
 from tests.support.procs import free_port, log_tail, wait_until
 from tests.support.seaweed import choose_ports, weed_binary
 from tests.support.stack import BIN, Stack
@@ -179,7 +179,7 @@ def stop_up(up: subprocess.Popen[bytes], log: Path) -> list[str]:
     """SIGINT (Ctrl-C), wait for exit 0; the names in its "stopping X" lines, in order."""
     up.send_signal(signal.SIGINT)
     assert up.wait(90) == 0, log_tail(log)
-    return re.findall(r"INFO surecast\.up: stopping (\w+)", log.read_text())
+    return re.findall(r"INFO stack\.up: stopping (\w+)", log.read_text())
 
 
 def http(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

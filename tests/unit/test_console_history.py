@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from surecast.console.figures import point_of
-from surecast.console.history import History, Point, hours_left
+from console.figures import point_of
+from console.history import History, Point, hours_left
 
 
 def point(t: float, backlog: int = 0) -> Point:

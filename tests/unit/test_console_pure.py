@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from console.stream import preview_url
 from core.console_settings import ConsoleSection
 from core.settings import S3Section
 from encoder.keys import EventLayout
-from surecast.console.stream import preview_url
-from surecast.console.workers import EMPTY_AFTER, STALE_AFTER, shown_workers
+from report.workers import EMPTY_AFTER, STALE_AFTER, shown_workers
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from surecast.console.server import ASSETS, console_app, listen
+from console.server import ASSETS, console_app, listen
 
 USER, PASSWORD = "surecast", "s3cret-pass"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from surecast.console.history import Point
-from surecast.console.state import ENCODER_STALE_SECONDS, State, advice_for, console_state, duration
+from console.history import Point
+from console.state import ENCODER_STALE_SECONDS, State, advice_for, console_state, duration
 
 NOW = 1_700_000_000.0
 SEGMENT = 2.0
@@ -275,7 +275,7 @@ def test_each_destination_gets_its_word_beside_the_primarys_big_state() -> None:
     down = _destination(waiting_files=30, waiting_bytes=9_000_000, oldest_unverified_age_seconds=40.0,
                         last_success_at=NOW - 40)  # fmt: skip
     given = figures(destinations={"primary": _destination(), "b2": down, "b3": _destination(failed=2)})
-    from surecast.console.state import destination_lines
+    from console.state import destination_lines
 
     lines = {d["name"]: d for d in destination_lines(given, NOW)}
     assert [d["state"] for d in lines.values()] == ["LIVE", "DOWN", "PROBLEM"]

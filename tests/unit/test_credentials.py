@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from core.console_settings import ConsoleSection
 from core.service_settings import FlowerSection
 from core.settings import Settings
-from surecast.credentials import (
+from stack.credentials import (
     ADMIN_USER,
     CredentialsError,
     credentials_message,
@@ -23,7 +23,7 @@ from surecast.credentials import (
     service_urls,
     stack_credentials,
 )
-from surecast.flower import flower_env, flower_section_with
+from stack.flower import flower_env, flower_section_with
 
 
 def test_the_first_call_creates_a_private_file_and_later_calls_reuse_it(tmp_path: Path) -> None:

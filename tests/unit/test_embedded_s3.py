@@ -12,7 +12,7 @@ from core.embedded_s3_settings import EmbeddedS3Section
 from core.s3_credentials import KeyPair, parse_credentials, render_credentials
 from core.s3_section import S3Section
 from core.settings import SettingsError, load_settings
-from surecast.embedded_s3 import (
+from stack.embedded_s3 import (
     Layout,
     Ports,
     identities,
@@ -24,8 +24,8 @@ from surecast.embedded_s3 import (
     weed_argv,
     weed_environment,
 )
-from surecast.embedded_s3_process import EmbeddedS3Error
-from surecast.up import describe_destination, event_id_in, needs_embedded_s3, page_url
+from stack.embedded_s3_process import EmbeddedS3Error
+from stack.up import describe_destination, event_id_in, needs_embedded_s3, page_url
 
 PORTS = Ports(master=9333, volume=9334, filer=9335, s3=8333)
 
@@ -242,11 +242,11 @@ def test_a_missing_credentials_file_is_one_line_naming_the_variable(
 def test_without_the_wheel_up_says_how_to_get_it_in_one_line(
     clean_settings_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import surecast.up
+    import stack.up
 
-    monkeypatch.setattr(surecast.up, "weed_binary", lambda: None)
+    monkeypatch.setattr(stack.up, "weed_binary", lambda: None)
     with pytest.raises(EmbeddedS3Error) as caught:
-        surecast.up.embedded_s3_child(load_settings())
+        stack.up.embedded_s3_child(load_settings())
     message = str(caught.value)
     assert "\n" not in message
     assert "pip install 'surecast[laptop]'" in message and "SURECAST_S3_ENDPOINT_URL" in message

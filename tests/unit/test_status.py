@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from surecast.status import group_failures, render_status
+from report.status import group_failures, render_status
 
 
 def test_failures_are_grouped_by_reason_with_one_example_each() -> None:

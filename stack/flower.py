@@ -2,7 +2,7 @@
 
 Flower without authentication can shut workers down and send tasks (CVE-2022-30034), so it never starts
 without credentials: ``SURECAST_FLOWER_USER`` and ``SURECAST_FLOWER_PASSWORD``, or else the stack's generated
-ones (``surecast/credentials.py``, given to ``flower_section_with``). The
+ones (``stack/credentials.py``, given to ``flower_section_with``). The
 credentials reach Flower through its ``FLOWER_BASIC_AUTH`` environment variable (the same option as
 ``--basic_auth``), not the command line, where every user of the machine could read them with ``ps``.
 """
@@ -21,7 +21,7 @@ def flower_argv(section: FlowerSection, python: str = sys.executable) -> list[st
     return [
         python,
         "-m",
-        "surecast.flower_guard",  # Celery's command line, with Flower's /metrics and /healthcheck guarded
+        "stack.flower_guard",  # Celery's command line, with Flower's /metrics and /healthcheck guarded
         "-A",
         "uploader",
         "flower",

@@ -1,6 +1,6 @@
 """The console's web server (Tornado): the page, its assets, the JSON figures and the two actions.
 
-    GET  /                    the page (surecast/console/web/index.html), its script, style, uPlot, hls.js
+    GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js
     GET  /api/config          the preview's stream URL, the channel, refresh intervals
     GET  /api/status          the latest figures and the big state
     GET  /api/history?since=  the history points after ``since`` (epoch seconds), up to 30 minutes

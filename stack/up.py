@@ -31,8 +31,8 @@ from botocore.exceptions import BotoCoreError
 from core.s3_section import S3Section
 from core.service_settings import LOOPBACK_ADDRESSES
 from core.settings import Settings
-from surecast.embedded_s3 import Layout
-from surecast.embedded_s3_process import (
+from stack.embedded_s3 import Layout
+from stack.embedded_s3_process import (
     INSTALL_HINT,
     EmbeddedS3Error,
     admin_client,

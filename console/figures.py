@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from console.history import Point, hours_left
 from journal.events import EventStore
 from journal.figures import (
     latest_retry_reason,
@@ -22,8 +23,7 @@ from journal.figures import (
     waiting_segments,
 )
 from journal.files import Journal
-from surecast.console.history import Point, hours_left
-from surecast.status import collect_status
+from report.status import collect_status
 
 RATE_SECONDS = 10.0  # the upload rate: bytes verified over this long, per second
 STREAM_SECONDS = 60.0  # the stream's rate: its segments of the last minute

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from celery import Celery
@@ -17,7 +18,6 @@ from kombu.exceptions import OperationalError
 
 from core.celeryconfig import celery_config
 from core.settings import Settings
-from surecast.scale import pool_sizes
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ STALE_AFTER = 12.0  # no answer this long: unknown
 # An empty answer right after workers answered may be a reply that missed the timeout (a busy PC): the
 # workers count as gone only once nobody has answered for this long.
 EMPTY_AFTER = 10.0
+
+
+def pool_sizes(app: Any, timeout: float = 3.0) -> dict[str, int]:
+    """Current pool size of every upload worker that answers (Celery remote control)."""
+    stats = app.control.inspect(timeout=timeout).stats() or {}
+    return {node: len(info.get("pool", {}).get("processes", [])) for node, info in stats.items()}
 
 
 def shown_workers(

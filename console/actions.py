@@ -13,7 +13,7 @@ from core.settings import Settings
 from journal.events import EventStore
 from journal.files import Journal
 from journal.outbox import Publisher, publish_due
-from surecast.status import UNKNOWN_REASON
+from report.status import UNKNOWN_REASON
 
 
 class Actions:

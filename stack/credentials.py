@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.service_settings import FlowerSection
 from core.settings import Settings
-from surecast.flower import flower_section_with
+from stack.flower import flower_section_with
 
 CREDENTIALS_NAME = "credentials.json"
 ADMIN_USER = "surecast"

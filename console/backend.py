@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.actions import Actions
+from console.history import INTERVAL_SECONDS, WINDOW_SECONDS
+from console.sampler import Sampler
+from console.stream import preview_url
 from core.settings import Settings
-from surecast.console.actions import Actions
-from surecast.console.history import INTERVAL_SECONDS, WINDOW_SECONDS
-from surecast.console.sampler import Sampler
-from surecast.console.stream import preview_url
 
 STATUS_REFRESH_SECONDS = 1.0
 

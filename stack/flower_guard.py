@@ -1,4 +1,4 @@
-"""`python -m surecast.flower_guard -A uploader flower ...`: Flower with its /metrics and /healthcheck
+"""`python -m stack.flower_guard -A uploader flower ...`: Flower with its /metrics and /healthcheck
 behind the same basic auth as every other page (Flower 2.2 serves those two to anyone), then Celery's
 own command line. `surecast flower` runs Flower this way."""
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import redis
 
+from console.figures import console_figures, point_of
+from console.history import INTERVAL_SECONDS, History
+from console.state import State, console_state, destination_lines
 from core.settings import Settings
 from journal.files import Journal
-from surecast.console.figures import console_figures, point_of
-from surecast.console.history import INTERVAL_SECONDS, History
-from surecast.console.state import State, console_state, destination_lines
-from surecast.console.workers import WorkerProbe
-from surecast.status import destination_status
+from report.status import destination_status
+from report.workers import WorkerProbe
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from surecast.console.history import Point
+from console.history import Point
 
 ENCODER_STALE_SECONDS = 10.0  # the encoder writes its status every second
 MIN_SLACK_SECONDS = 4.0

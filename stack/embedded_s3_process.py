@@ -2,18 +2,18 @@
 
 - ``load_or_create_credentials``: admin keys generated once with ``secrets`` and kept in
   ``<spool>/s3/credentials`` (mode 0600), so a restart reuses them and the data stays reachable.
-- ``WeedProcess``: start ``weed server -s3`` (surecast.embedded_s3 builds its command line) and wait,
+- ``WeedProcess``: start ``weed server -s3`` (stack.embedded_s3 builds its command line) and wait,
   bounded, until the S3 gateway answers a signed ListBuckets and the master has a volume server; stop it.
   weed's own graceful shutdown takes 15-17 s (the filer's gRPC graceful stop waits 15 s for subscribers
   of the same process), so ``stop`` sends SIGTERM and SIGKILLs after a short grace: within those seconds
   weed does nothing but wait, and objects acknowledged before a SIGKILL were all there after the next
   start (tests/integration/test_seaweed_fixture.py).
 - ``prepare_bucket``: the bucket, CORS for browser players and the multipart lifecycle rule
-  (surecast.bucket_setup's builders); ``is_ready`` is the one test that all of it is in place, used by
+  (stack.bucket_setup's builders); ``is_ready`` is the one test that all of it is in place, used by
   `surecast up` and the compose health check.
 
 Errors: EmbeddedS3Error (below SurecastError), PortInUse when a port is taken; botocore's are translated
-in surecast.bucket_setup.
+in stack.bucket_setup.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from pydantic import SecretStr
 
 from core.errors import SurecastError
 from core.s3_credentials import KeyPair, read_credentials_file, render_credentials
-from surecast.bucket_setup import CORS_RULE_ID, ensure_bucket, set_up
-from surecast.embedded_s3 import (
+from stack.bucket_setup import CORS_RULE_ID, ensure_bucket, set_up
+from stack.embedded_s3 import (
     MAX_VOLUMES,
     VOLUME_SIZE_MB,
     Layout,

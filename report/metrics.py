@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from core.settings import Settings
 from journal.figures import live_edge_lag
 from journal.files import Journal
-from surecast.status import collect_status, destination_status
+from report.status import collect_status, destination_status
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from report.workers import pool_sizes
+
 COMPOSE_FILES = ("docker-compose.yml", "compose.yaml", "compose.yml", "docker-compose.yaml")
 
 
@@ -58,12 +60,6 @@ def scale_compose(compose: list[str], project_dir: Path, count: int) -> None:
         check=True,
         timeout=600,
     )
-
-
-def pool_sizes(app: Any, timeout: float = 3.0) -> dict[str, int]:
-    """Current pool size of every upload worker that answers."""
-    stats = app.control.inspect(timeout=timeout).stats() or {}
-    return {node: len(info.get("pool", {}).get("processes", [])) for node, info in stats.items()}
 
 
 def scale_pools(app: Any, total: int, timeout: float = 3.0) -> dict[str, int]:

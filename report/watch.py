@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from surecast.status import render_status
+from report.status import render_status
 
 BAR_WIDTH = 30
 
