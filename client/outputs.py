@@ -19,6 +19,8 @@ from typing import IO, Protocol
 
 from client.errors import OutputError, Stopped
 from client.items import GapItem, Init, SegmentItem
+from core.ffmpeg import FFmpegMissing
+from core.ffmpeg import find_ffmpeg as ffmpeg_binary
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +45,11 @@ class Output(Protocol):
 
 
 def find_ffmpeg(configured: str) -> str:
-    """The FFmpeg binary: the configured path, else the one imageio-ffmpeg ships."""
-    if configured:
-        if not (Path(configured).is_file() and os.access(configured, os.X_OK)):
-            raise OutputError(f"SURECAST_CLIENT_FFMPEG_PATH={configured}: not an executable file")
-        return configured
+    """The FFmpeg for --check (``core.ffmpeg.find_ffmpeg``), its absence an output error."""
     try:
-        import imageio_ffmpeg
-
-        exe: str = imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as exc:
-        raise OutputError(f"no FFmpeg for --check: set SURECAST_CLIENT_FFMPEG_PATH ({exc})") from exc
-    return exe
+        return ffmpeg_binary(configured, "SURECAST_CLIENT_FFMPEG_PATH")
+    except FFmpegMissing as exc:
+        raise OutputError(str(exc)) from exc
 
 
 def decode_argv(ffmpeg: str) -> list[str]:

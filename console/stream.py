@@ -9,8 +9,7 @@ from core.s3_section import S3Section
 
 def preview_url(console: ConsoleSection, s3: S3Section, channel: str) -> str:
     """``SURECAST_CONSOLE_STREAM_URL``, else the channel's master playlist where viewers read the bucket
-    (SURECAST_S3_PUBLIC_URL, or the bucket's path-style address). The key is the encoder's channel master
-    (``encoder.keys.EventLayout.channel_master_key``; a unit test keeps the two equal)."""
+    (SURECAST_S3_PUBLIC_URL, or the bucket's path-style address)."""
     if console.stream_url:
         return console.stream_url
     return channel_url(s3, channel)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from pydantic import field_validator
 
-from core.contract import PRIMARY, check_event_id
+from core.contract import PRIMARY, check_event_id, check_object_key
 from core.s3_section import S3Section
 
-__all__ = ["PRIMARY", "BackupSection", "Destination", "channel_url", "public_base", "queue_for"]
+__all__ = ["PRIMARY", "BackupSection", "Destination", "channel_master_key", "channel_url", "public_base", "queue_for"]
 
 
 class BackupSection(S3Section):
@@ -55,10 +55,15 @@ def public_base(s3: S3Section) -> str:
     return f"https://{s3.bucket}.s3.{s3.region}.amazonaws.com"
 
 
+def channel_master_key(prefix: str, channel: str) -> str:
+    """The key of the venue's stable address, whatever the event: the channel's master playlist (an embed
+    code never changes). The one place this key is spelled."""
+    return check_object_key("/".join(p for p in (prefix.strip("/"), channel, "master.m3u8") if p))
+
+
 def channel_url(s3: S3Section, channel: str) -> str:
     """The venue's stable viewer address on a destination: its channel's master playlist."""
-    key = "/".join(p for p in (s3.prefix, channel, "master.m3u8") if p)
-    return f"{public_base(s3)}/{key}"
+    return f"{public_base(s3)}/{channel_master_key(s3.prefix, channel)}"
 
 
 def queue_for(base_queue: str, name: str) -> str:

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.ffmpeg import FFmpegMissing
+from core.ffmpeg import find_ffmpeg as ffmpeg_binary
 from encoder.command import SOFTWARE_CODEC, codec_for, probe_encoder_argv
 from encoder.errors import FFmpegNotFound, SourceError
 from encoder.sources import Source
@@ -29,19 +31,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def find_ffmpeg(configured: str) -> str:
-    """The FFmpeg to run: the configured path if set, else the binary shipped by imageio-ffmpeg."""
-    if configured:
-        path = Path(configured)
-        if not path.is_file() or not os.access(path, os.X_OK):
-            raise FFmpegNotFound(f"SURECAST_ENCODER_FFMPEG_PATH={configured}: not an executable file")
-        return str(path)
+    """The FFmpeg to run (``core.ffmpeg.find_ffmpeg``), its absence an encoder error."""
     try:
-        import imageio_ffmpeg
-
-        exe: str = imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as exc:
-        raise FFmpegNotFound(f"no FFmpeg: set SURECAST_ENCODER_FFMPEG_PATH or install imageio-ffmpeg ({exc})") from exc
-    return exe
+        return ffmpeg_binary(configured, "SURECAST_ENCODER_FFMPEG_PATH")
+    except FFmpegMissing as exc:
+        raise FFmpegNotFound(str(exc)) from exc
 
 
 def resolve_codec(executable: str, hardware: str, vaapi_device: str) -> str:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 from core.contract import PRIMARY, check_event_id, check_object_key
+from core.destinations import channel_master_key
 
 EVENTS_DIR = "events"
 LOCAL_PLAYLIST = "ffmpeg.m3u8"
@@ -97,8 +98,8 @@ class EventLayout:
         return self.key("master_vod.m3u8" if vod else "master.m3u8")
 
     def channel_master_key(self) -> str:
-        """The venue's stable address, whatever the event: an embed code never changes."""
-        return check_object_key("/".join(p for p in (self.prefix, self.channel, "master.m3u8") if p))
+        """The venue's stable address, whatever the event (``core.destinations.channel_master_key``)."""
+        return channel_master_key(self.prefix, self.channel)
 
     def channel_uri(self, rendition: str) -> str:
         """A rendition's live playlist relative to the channel's master playlist."""
