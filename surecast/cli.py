@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from core.version import surecast_version
 from surecast.commands import console, delivery, encode, play, stack, status
 
 
 @click.group()
+@click.version_option(surecast_version(), "-V", "--version", prog_name="surecast", message="%(prog)s %(version)s")
 def main() -> None:
     """Live HLS from a venue PC to S3-compatible storage, with guaranteed delivery."""
 

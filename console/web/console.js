@@ -342,6 +342,7 @@
 
   api("api/config").then(function (c) {
     config = c;
+    if (c.version) text("version", "surecast " + c.version);
     startPreview();
   }).catch(function (e) {
     view.error = String(e);

@@ -17,11 +17,14 @@ import threading
 import click
 
 from core.s3_section import S3Section
+from core.version import surecast_version
 
 
 def setup_logging(level: str) -> None:
-    """Log lines for an operator's terminal; configured here only, in the entry points."""
+    """Log lines for an operator's terminal; configured here only, in the entry points. The first line
+    names the version, so a log sent for help says what ran."""
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("surecast").info("surecast %s", surecast_version())
 
 
 def report_preflight(s3: S3Section, background: bool = False) -> None:

@@ -10,6 +10,7 @@ import click
 
 from core.contract import PRIMARY
 from core.settings import settings_or_exit
+from core.version import surecast_version
 from surecast.commands import report_preflight, setup_logging
 
 
@@ -42,6 +43,7 @@ def worker(
         served = settings.for_destination(destination or PRIMARY)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--destination") from None
+    click.echo(f"surecast {surecast_version()}: upload worker of destination {served.destination}", err=True)
     report_preflight(served.s3)
     node = f"uploader-{served.destination}-{os.getpid()}@%h" if destination else f"uploader-{os.getpid()}@%h"
     argv = [

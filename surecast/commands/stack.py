@@ -47,7 +47,9 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
 
     env = dict(os.environ)
     env["SURECAST_REDIS_URL"] = settings.redis.url.get_secret_value()
-    spool = Path(settings.spool.dir)
+    # Every path handed to a child is absolute: a child may run in a folder of its own (weed does).
+    spool = Path(settings.spool.dir).absolute()
+    env["SURECAST_SPOOL_DIR"] = str(spool)
     try:
         redis_child = embedded_redis(env["SURECAST_REDIS_URL"], spool / "redis")
     except RuntimeError as exc:

