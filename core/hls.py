@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import m3u8
 
@@ -23,6 +24,8 @@ class MediaSegment:
     discontinuity: bool = False
     gap: bool = False
     init_uri: str | None = None  # EXT-X-MAP of an fMP4 segment
+    # EXT-X-PROGRAM-DATE-TIME: when its first frame was captured, seconds since the epoch (the encoder's clock)
+    program_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Variant:
     """One rendition as a master playlist announces it."""
 
     uri: str
-    bandwidth: int
+    bandwidth: int  # the peak: BANDWIDTH
     width: int | None = None
     height: int | None = None
     framerate: float | None = None
@@ -48,6 +51,7 @@ class Variant:
     # The destination it is read from, where a master names several (HLS Content Steering's attribute:
     # hls.js groups the variants by it, one group per destination).
     pathway: str | None = None
+    average_bandwidth: int | None = None  # AVERAGE-BANDWIDTH
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ Playlist = MasterPlaylist | MediaPlaylist
 def target_duration(durations: Sequence[float], floor: int) -> int:
     """EXT-X-TARGETDURATION: every EXTINF rounded to the nearest integer must fit (RFC 8216 4.3.3.1)."""
     return max([floor, *(math.floor(d + 0.5) for d in durations)])
+
+
+def program_date_time(seconds: float) -> str:
+    """EXT-X-PROGRAM-DATE-TIME's value: ISO 8601 in UTC to the millisecond (RFC 8216 4.3.2.6)."""
+    moment = datetime.fromtimestamp(round(seconds, 3), UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _version(segments: Sequence[MediaSegment]) -> int:
@@ -87,6 +97,8 @@ def render_media_playlist(playlist: MediaPlaylist) -> str:
         if segment.init_uri and segment.init_uri != current_map:
             lines.append(f'#EXT-X-MAP:URI="{segment.init_uri}"')
             current_map = segment.init_uri
+        if segment.program_time is not None:
+            lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(segment.program_time)}")
         lines.append(f"#EXTINF:{segment.duration:.3f},")
         if segment.gap:
             lines.append("#EXT-X-GAP")
@@ -101,6 +113,8 @@ def render_master_playlist(variants: Sequence[Variant]) -> str:
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for v in variants:
         attributes = [f"BANDWIDTH={v.bandwidth}"]
+        if v.average_bandwidth:
+            attributes.append(f"AVERAGE-BANDWIDTH={v.average_bandwidth}")
         if v.width and v.height:
             attributes.append(f"RESOLUTION={v.width}x{v.height}")
         if v.framerate:
@@ -132,6 +146,7 @@ def parse_playlist(text: str) -> Playlist:
             discontinuity=bool(seg.discontinuity),
             gap=bool(seg.gap_tag),
             init_uri=seg.init_section.uri if seg.init_section is not None else None,
+            program_time=seg.current_program_date_time.timestamp() if seg.current_program_date_time else None,
         )
         for seg in parsed.segments
         if seg.uri
@@ -151,4 +166,5 @@ def _variant(pl: m3u8.Playlist) -> Variant:
     width, height = info.resolution if info.resolution else (None, None)
     rate = float(info.frame_rate) if info.frame_rate else None
     pathway = getattr(info, "pathway_id", None) or None
-    return Variant(pl.uri, int(info.bandwidth or 0), width, height, rate, info.codecs or None, pathway)
+    average = int(info.average_bandwidth) if info.average_bandwidth else None
+    return Variant(pl.uri, int(info.bandwidth or 0), width, height, rate, info.codecs or None, pathway, average)
