@@ -84,59 +84,75 @@ def listener_of(source: Source) -> Listener | None:
     return Listener(scheme, host, port, app, key)
 
 
-def wants_generated_key(source: Source) -> bool:
-    """A listener beyond loopback whose URL names no key: the command line passes the stack's generated key."""
-    found = listener_of(source)
-    return found is not None and found.beyond_loopback and not found.key
-
-
 def lock_source(source: Source, key: str, upstream_port: int) -> LockedSource:
-    """FFmpeg's inputs with the listener locked by its key (the URL's, else ``key``).
+    """FFmpeg's inputs with the listener locked by its key (the URL's, else ``key``); the spec shown in logs
+    and errors keeps no key.
 
     Raises ValueError, one line naming what to set, for a listener beyond loopback left without a key.
     """
+    shown = replace(source, spec=redact(source.spec))
     found = listener_of(source)
     if found is None:
-        return LockedSource(source, None)
+        return LockedSource(shown, None)
     key = found.key or key
     if found.scheme == "rtmps":
         if found.beyond_loopback:
             raise ValueError(
-                f"{redact(source.spec)}: an rtmps:// listener's key cannot be checked; use "
+                f"{shown.spec}: an rtmps:// listener's key cannot be checked; use "
                 f"rtmp://{found.host}:{found.port}/{found.app or DEFAULT_APP} (the key is checked) or srt:// "
                 "with a passphrase"
             )
-        return LockedSource(source, None)
+        return LockedSource(shown, None)
     if not key:
         if found.beyond_loopback:
-            raise ValueError(missing_key_message(found, source.spec))
-        return LockedSource(source, None)
+            raise ValueError(missing_key_message(found, shown.spec))
+        return LockedSource(shown, None)
+    options = dict(source.inputs[0].options)
     if found.scheme == "srt":
         if not MIN_PASSPHRASE <= len(key) <= MAX_PASSPHRASE:
             raise ValueError(
-                f"{redact(source.spec)}: the SRT passphrase must be {MIN_PASSPHRASE} to {MAX_PASSPHRASE} "
-                f"characters (libsrt), this one has {len(key)}"
+                f"{shown.spec}: the SRT passphrase must be {MIN_PASSPHRASE} to {MAX_PASSPHRASE} characters "
+                f"(libsrt), this one has {len(key)}"
             )
         target = _with_passphrase(source.inputs[0].target, key)
-        return LockedSource(replace(source, inputs=(InputSpec(target, dict(source.inputs[0].options)),)), None)
-    app = found.app or DEFAULT_APP
-    upstream = f"rtmp://127.0.0.1:{upstream_port}/{app}/{key}"
-    ffmpeg_input = InputSpec(upstream, dict(source.inputs[0].options))
-    return LockedSource(replace(source, inputs=(ffmpeg_input,)), GatePlan(found.host, found.port, key, upstream))
+        return LockedSource(replace(shown, inputs=(InputSpec(target, options),)), None)
+    upstream = f"rtmp://127.0.0.1:{upstream_port}/{found.app or DEFAULT_APP}/{key}"
+    gate = GatePlan(found.host, found.port, key, upstream)
+    return LockedSource(replace(shown, inputs=(InputSpec(upstream, options),)), gate)
 
 
-def missing_key_message(found: Listener, spec: str) -> str:
+def missing_key_message(found: Listener, shown: str) -> str:
     """The one line a listener beyond loopback without a key refuses to start with."""
     where = f"{found.host or 'every address'}:{found.port}"
     if found.scheme == "srt":
         return (
-            f"{redact(spec)} takes pushes from other machines ({where}) without a passphrase: set {KEY_SETTING} "
+            f"{shown} takes pushes from other machines ({where}) without a passphrase: set {KEY_SETTING} "
             f"({MIN_PASSPHRASE} to {MAX_PASSPHRASE} characters) or add ?passphrase=... to the URL"
         )
     return (
-        f"{redact(spec)} takes pushes from other machines ({where}) without a stream key: set {KEY_SETTING} "
+        f"{shown} takes pushes from other machines ({where}) without a stream key: set {KEY_SETTING} "
         f"({MIN_PASSPHRASE} to {MAX_PASSPHRASE} characters) or end the URL with /KEY"
     )
+
+
+def obs_instructions(found: Listener, origin: str) -> str:
+    """Where OBS puts the address and the key, for the encoder's log; names no key. Pure.
+
+    ``origin`` is where the key comes from: ``url``, ``setting``, ``generated``, or ``none`` (loopback only).
+    """
+    host = "THIS-PC" if found.host in ("", "0.0.0.0", "::") else found.host
+    key = {
+        "url": "the key SURECAST_ENCODER_SOURCE names",
+        "setting": KEY_SETTING,
+        "generated": "the ingest key (`surecast credentials` prints it)",
+    }.get(origin)
+    if found.scheme == "srt":
+        secret = f"&passphrase=<{key}>" if key else ""
+        return f"OBS: Settings > Stream: Service Custom, Server srt://{host}:{found.port}?mode=caller{secret}"
+    server = f"rtmp://{host}:{found.port}/{found.app or DEFAULT_APP}"
+    if key is None:
+        return f"OBS on this PC: Settings > Stream: Service Custom, Server {server}, any Stream Key"
+    return f"OBS: Settings > Stream: Service Custom, Server {server}, Stream Key: {key}"
 
 
 def redact(spec: str) -> str:
