@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 PREAUTH_SECONDS = 10.0  # a pusher names its stream within this long of connecting, or is dropped
 PREAUTH_BYTES = 64 * 1024  # ... and within this many bytes (connect and the rest take a few hundred)
-MAX_WAITING = 32  # connections at once that have not named their stream yet; more are closed at once
+# Connections at once that have not named their stream yet; a newer one closes the oldest, so a flood of silent
+# connections cannot keep OBS out (OBS names its stream within milliseconds of connecting).
+MAX_WAITING = 32
 UPSTREAM_WAIT = 25.0  # an accepted push waits this long for FFmpeg's listener (restarting after the last push)
 UPSTREAM_RETRY = 0.1
 HANDOVER_SECONDS = 10.0  # FFmpeg answers an accepted publish within this long
@@ -82,7 +84,7 @@ class IngestGate:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
-        self._waiting = 0
+        self._waiting: dict[asyncio.Task[None], str] = {}  # oldest first
         self._current: asyncio.Task[None] | None = None
         self._current_sender = ""
         self._handover: asyncio.Lock | None = None
@@ -146,16 +148,16 @@ class IngestGate:
         self._sessions.add(task)
         sender = _sender(writer)
         try:
-            if self._waiting >= MAX_WAITING:
-                log.warning(
-                    "closed a connection from %s: %d others have not named their stream yet", sender, MAX_WAITING
-                )
-                return
-            self._waiting += 1
+            if len(self._waiting) >= MAX_WAITING:
+                oldest, who = next(iter(self._waiting.items()))
+                log.debug("closing the connection from %s: %d newer ones wait to name their stream", who, MAX_WAITING)
+                oldest.cancel()
+                del self._waiting[oldest]
+            self._waiting[task] = sender
             try:
                 side = await asyncio.wait_for(self._until_publish(reader, writer), PREAUTH_SECONDS)
             finally:
-                self._waiting -= 1
+                self._waiting.pop(task, None)
             request = side.publish
             assert request is not None
             if not key_matches(request.name, self.plan.key):

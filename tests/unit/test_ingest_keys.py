@@ -13,6 +13,7 @@ from encoder.ingest_keys import (
     key_matches,
     listener_of,
     lock_source,
+    obs_instructions,
     redact,
 )
 from encoder.sources import Source, parse_source
@@ -143,3 +144,36 @@ def test_good_ingest_keys_are_accepted(value: str) -> None:
 def test_bad_ingest_keys_are_refused_at_start(value: str) -> None:
     with pytest.raises(ValidationError, match="RTMP stream key and the SRT passphrase"):
         EncoderSection(ingest_key=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("spec", "origin", "line"),
+    [
+        (
+            "rtmp://0.0.0.0:1935/live",
+            "generated",
+            "OBS: Settings > Stream: Service Custom, Server rtmp://THIS-PC:1935/live, "
+            "Stream Key: the ingest key (`surecast credentials` prints it)",
+        ),
+        (
+            "rtmp://192.168.1.20:1935/live/k",
+            "url",
+            "OBS: Settings > Stream: Service Custom, Server rtmp://192.168.1.20:1935/live, "
+            "Stream Key: the key SURECAST_ENCODER_SOURCE names",
+        ),
+        (
+            "srt://0.0.0.0:9000",
+            "setting",
+            "OBS: Settings > Stream: Service Custom, Server "
+            "srt://THIS-PC:9000?mode=caller&passphrase=<SURECAST_ENCODER_INGEST_KEY>",
+        ),
+        (
+            "rtmp://127.0.0.1:1935/live",
+            "none",
+            "OBS on this PC: Settings > Stream: Service Custom, Server rtmp://127.0.0.1:1935/live, any Stream Key",
+        ),
+    ],
+)
+def test_the_log_says_where_obs_puts_the_address_and_the_key(spec: str, origin: str, line: str) -> None:
+    found = listener_of(source(spec))
+    assert found is not None and obs_instructions(found, origin) == line
