@@ -205,7 +205,11 @@ class IngestGate:
                 )
                 current.cancel()
                 await asyncio.wait({current}, timeout=5)
-            up_reader, up_writer = await self._open_upstream(bytes(side.replay))
+            try:
+                up_reader, up_writer = await self._open_upstream(bytes(side.replay))
+            except (ProtocolError, TimeoutError, OSError) as exc:
+                log.warning("a push from %s had the right key but FFmpeg did not take it: %s", sender, exc)
+                return
             self._current, self._current_sender = asyncio.current_task(), sender
         try:
             writer.write(publish_started(side.publish))
