@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from core.encoder_settings import INGEST_KEY_SETTING as KEY_SETTING
@@ -33,7 +33,7 @@ class Listener:
     host: str
     port: int
     app: str
-    key: str
+    key: str = field(repr=False)
 
     @property
     def beyond_loopback(self) -> bool:
@@ -52,8 +52,8 @@ class GatePlan:
 
     host: str
     port: int
-    key: str
-    upstream: str  # FFmpeg's listener URL, on loopback
+    key: str = field(repr=False)
+    upstream: str = field(repr=False)  # FFmpeg's listener URL, on loopback: it names the key too
 
     @property
     def upstream_port(self) -> int:
