@@ -23,7 +23,7 @@ from journal.figures import (
     waiting_segments,
 )
 from journal.files import Journal
-from report.status import collect_status
+from report.status import collect_status, refused_pushes_line
 
 RATE_SECONDS = 10.0  # the upload rate: bytes verified over this long, per second
 STREAM_SECONDS = 60.0  # the stream's rate: its segments of the last minute
@@ -80,6 +80,7 @@ def console_figures(
         ffmpeg_running=running and encoder.get("ffmpeg_pid") is not None,
         recording_paused_since=encoder.get("recording_paused_since") if running else None,
         renditions=encoder.get("renditions") or {},
+        refused_pushes_line=refused_pushes_line(encoder) if encoder else None,
     )
     return figures
 

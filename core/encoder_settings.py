@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from core.contract import check_event_id
 from core.ladder import Rendition, parse_renditions
@@ -16,6 +17,9 @@ from core.ladder import Rendition, parse_renditions
 Policy = Literal["complete", "live-edge"]
 SegmentType = Literal["mpegts", "fmp4"]
 HardwareEncoder = Literal["none", "auto", "nvenc", "qsv", "vaapi"]
+INGEST_KEY_SETTING = "SURECAST_ENCODER_INGEST_KEY"
+MIN_PASSPHRASE, MAX_PASSPHRASE = 10, 79  # libsrt's limits on an SRT passphrase
+_INGEST_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 class EncoderSection(BaseModel):
@@ -24,6 +28,9 @@ class EncoderSection(BaseModel):
     # testsrc | file:PATH (or a plain path) | rtmp://HOST:PORT/APP/KEY (listen) | srt://HOST:PORT (listen)
     # | http(s)://, rtmp-pull://, srt-pull:// (pull) | v4l2:/dev/videoN | dshow:video=... | avfoundation:V:A
     source: str = "testsrc"
+    # The RTMP stream key and SRT passphrase of a listener source whose URL names none; empty = the stack's
+    # generated key (`surecast credentials`) for a listener beyond loopback, none on loopback.
+    ingest_key: SecretStr = SecretStr("")
     # Audio for device sources: alsa:hw:0 | pulse:default | none.
     audio: str = "none"
     event_id: str = Field(default="", description="empty = generated from the start time")
@@ -68,6 +75,17 @@ class EncoderSection(BaseModel):
     @classmethod
     def _ladder(cls, value: str) -> str:
         parse_renditions(value)
+        return value
+
+    @field_validator("ingest_key")
+    @classmethod
+    def _ingest_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key and not (MIN_PASSPHRASE <= len(key) <= MAX_PASSPHRASE and _INGEST_KEY_CHARACTERS.fullmatch(key)):
+            raise ValueError(
+                f"must be {MIN_PASSPHRASE} to {MAX_PASSPHRASE} letters, digits, '-', '_', '.' or '~' "
+                "(it is the RTMP stream key and the SRT passphrase)"
+            )
         return value
 
     @field_validator("channel")

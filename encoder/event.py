@@ -27,6 +27,7 @@ from encoder.archive import Archive
 from encoder.diskguard import DiskGuard
 from encoder.errors import ArchiveIncomplete, SourceError
 from encoder.ingest import Ingest, RenditionWatcher
+from encoder.ingest_gate import IngestGate
 from encoder.keys import PLAYLISTS_DIR, EventLayout, segment_seq
 from encoder.live import Edge, LivePlaylists
 from encoder.outputs import build_outputs
@@ -57,8 +58,10 @@ class LiveEvent:
         codec: str = "libx264",
         clock: Callable[[], float] = time.time,
         destinations: Iterable[str] | None = None,
+        gate: IngestGate | None = None,
     ) -> None:
         self.settings = settings
+        self.gate = gate  # in front of an RTMP listener: started by the caller, stopped when the event ends
         self.cfg: EncoderSection = settings.encoder
         self.spool = Path(settings.spool.dir).resolve()
         self.layout = EventLayout(settings.s3.prefix, event_id, self.cfg.channel)
@@ -151,6 +154,8 @@ class LiveEvent:
             self._finish_archive()
         finally:
             self.ffmpeg.kill()
+            if self.gate is not None:
+                self.gate.stop()
             self.pump.stop()
             self._write_status("stopped")
 
@@ -320,6 +325,7 @@ class LiveEvent:
             "recording_paused_since": self.paused_since,
             "waiting_bytes": self.waiting_bytes,
             "channel_master": self.layout.channel_master_key(),
+            "refused_pushes": self.gate.refused.as_status() if self.gate else None,
         }
 
     def _write_status(self, state: str) -> None:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from core.settings import Settings
 from encoder.errors import SourceError
 from encoder.event import LiveEvent
 from encoder.ffmpegproc import find_ffmpeg, precheck_source, resolve_codec
+from encoder.ingest_gate import IngestGate, free_loopback_port
+from encoder.ingest_keys import listener_of, lock_source, obs_instructions
 from encoder.keys import event_id_for
-from encoder.sources import parse_source
+from encoder.sources import Source, parse_source
 from journal.events import EventStore
 from journal.files import Journal
 
@@ -65,8 +68,13 @@ def recorded_ladder(settings: Settings, event_id: str) -> Settings:
     return settings.model_copy(update={"encoder": encoder})
 
 
-def prepare_event(settings: Settings, started: datetime) -> LiveEvent:
-    """Everything checked before FFmpeg starts, so a bad setup fails within seconds with a clear message."""
+def prepare_event(settings: Settings, started: datetime, generated_key: Callable[[], str] | None = None) -> LiveEvent:
+    """Everything checked before FFmpeg starts, so a bad setup fails within seconds with a clear message.
+
+    ``generated_key`` gives the stack's ingest key (the command line reads it from the stack's credentials):
+    asked for only by a listener beyond loopback whose URL names no key, with SURECAST_ENCODER_INGEST_KEY
+    unset. It raises OSError when it cannot.
+    """
     event_id = choose_event_id(settings, started)
     settings = recorded_ladder(settings, event_id)
     cfg = settings.encoder
@@ -75,10 +83,42 @@ def prepare_event(settings: Settings, started: datetime) -> LiveEvent:
         source = parse_source(cfg.source, cfg.audio, top.width, top.height, cfg.framerate)
     except ValueError as exc:
         raise SourceError(str(exc)) from None
-    precheck_source(source)
+    key, origin = _ingest_key(settings, source, generated_key)
+    try:
+        locked = lock_source(source, key, free_loopback_port())
+    except ValueError as exc:
+        raise SourceError(str(exc)) from None
+    listener = listener_of(source)
+    if listener is not None:
+        log.info("%s", obs_instructions(listener, origin))
+    precheck_source(locked.source)
     exe = find_ffmpeg(cfg.ffmpeg_path)
     codec = resolve_codec(exe, cfg.hardware, cfg.vaapi_device)
-    event = LiveEvent(settings, event_id, source, exe, codec)
+    gate = IngestGate(locked.gate) if locked.gate else None
+    event = LiveEvent(settings, event_id, locked.source, exe, codec, gate=gate)
+    if gate is not None:
+        try:
+            gate.start()
+        except OSError as exc:
+            raise SourceError(f"cannot listen on {gate.plan.host}:{gate.plan.port}: {exc.strerror or exc}") from None
     if any(r.segments for r in event.renditions):
         log.warning("event %s already has segments: resuming after them, with a discontinuity", event_id)
     return event
+
+
+def _ingest_key(settings: Settings, source: Source, generated_key: Callable[[], str] | None) -> tuple[str, str]:
+    """The key a listener is locked with and where it comes from: ``url``, ``setting``, ``generated`` or
+    ``none`` (the stack's generated key only beyond loopback: there only this PC can push)."""
+    listener = listener_of(source)
+    if listener is None:
+        return "", "none"
+    if listener.key:
+        return listener.key, "url"
+    if settings.encoder.ingest_key.get_secret_value():
+        return settings.encoder.ingest_key.get_secret_value(), "setting"
+    if generated_key is not None and listener.beyond_loopback:
+        try:
+            return generated_key(), "generated"
+        except OSError as exc:
+            log.error("the stack's generated ingest key cannot be read: %s", exc)
+    return "", "none"

@@ -17,7 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import redis
 from prometheus_client import make_wsgi_app
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from core.settings import Settings
@@ -74,6 +74,10 @@ class SurecastCollector(Collector):
         encoder = status.get("encoder") or {}
         paused = bool(encoder.get("recording_paused_since")) and encoder.get("state") != "stopped"
         yield _gauge("surecast_recording_paused", "1 while recording is paused: the spool reached its reserve", paused)
+        refused = (encoder.get("refused_pushes") or {}).get("count") or 0
+        yield CounterMetricFamily(
+            "surecast_ingest_refused_pushes", "Pushes the ingest gate refused for a wrong stream key", value=refused
+        )
         depth = status["queue_depth"]
         yield _gauge("surecast_redis_up", "Whether Redis answered", 0 if depth is None else 1)
         if depth is not None:

@@ -4,7 +4,7 @@ failures from the journal, and what the encoder last said about itself."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +105,9 @@ def render_status(status: dict[str, Any]) -> str:
             f"encoder: event {encoder.get('event_id')} {encoder.get('state')}, "
             f"FFmpeg restarts {encoder.get('ffmpeg_restarts')}, waiting for Redis {encoder.get('waiting_for_redis')}"
         )
+        refused = refused_pushes_line(encoder)
+        if refused:
+            lines.append(refused)
     for name, d in (status.get("destinations") or {}).items():
         success = time.strftime("%H:%M:%S", time.localtime(d["last_success_at"])) if d["last_success_at"] else "never"
         lag = max(d["live_edge_lag"].values(), default=0.0)
@@ -121,6 +124,22 @@ def render_status(status: dict[str, Any]) -> str:
             else:
                 lines.append(f"  {group['files']} files: {group['reason']}, e.g. {group['example']}")
     return "\n".join(lines)
+
+
+def refused_pushes_line(encoder: Mapping[str, Any]) -> str | None:
+    """The pushes the encoder's ingest gate refused, in one line for a volunteer; None if it refused none. Pure."""
+    refused = encoder.get("refused_pushes") or {}
+    count = int(refused.get("count") or 0)
+    if not count:
+        return None
+    senders = list(refused.get("senders") or {})[::-1]  # the latest first
+    where = ", ".join(senders[:3]) + (f" and {len(senders) - 3} other addresses" if len(senders) > 3 else "")
+    last = time.strftime("%H:%M", time.localtime(refused["last_at"])) if refused.get("last_at") else "?"
+    pushes = "push" if count == 1 else "pushes"
+    return (
+        f"refused {count} {pushes} with a wrong stream key from {where or 'an unknown address'} (last at {last}); "
+        "if that was your OBS, correct its Stream Key (Settings > Stream)"
+    )
 
 
 def group_failures(failed: list[dict[str, str]]) -> list[dict[str, Any]]:

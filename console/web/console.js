@@ -18,7 +18,7 @@
   var view = {
     label: "STARTING", detail: "", level: "idle", statusAt: null, status: null, error: null,
     preview: { engine: null, status: "starting", errors: 0, fatal: 0 },
-    points: 0, failures: [], event: null, actions: [],
+    points: 0, failures: [], event: null, actions: [], refused: null,
   };
   var config = null;
   var hls = null;
@@ -112,6 +112,10 @@
     text("t-restarts", enc ? (s.ffmpeg_restarts || 0) + " restarts" : "");
     renderFailures(s.failures || []);
     renderDestinations(s.destination_lines || []);
+    // Pushes refused for a wrong stream key: someone else on the venue's network, or OBS with a wrong key.
+    view.refused = s.refused_pushes_line || null;
+    $("ingest").hidden = !view.refused;
+    text("ingest", view.refused || "");
   }
 
   // Each destination in a word and a line, where there are several (SURECAST_BACKUPS).

@@ -65,16 +65,32 @@ def console() -> None:
 
 @click.command()
 def credentials() -> None:
-    """Print the stack's generated login (console and Flower) and their addresses."""
+    """Print the stack's generated login (console and Flower), their addresses, and the ingest key OBS pushes with."""
     settings = settings_or_exit()
-    from stack.credentials import CredentialsError, credentials_message, service_urls, stack_credentials
+    from stack.credentials import credentials_message, service_urls, stack_credentials, stack_ingest_key
 
     try:
         user, password, _ = stack_credentials(Path(settings.spool.dir))
-    except (CredentialsError, OSError) as exc:
+        key, _ = stack_ingest_key(Path(settings.spool.dir))
+    except OSError as exc:  # CredentialsError included
         raise click.ClickException(str(exc)) from None
-    click.echo(credentials_message(user, password, service_urls(settings)))
+    click.echo(credentials_message(user, password, service_urls(settings), key))
+    named = _source_names_key(settings.encoder.source)
+    if named or settings.encoder.ingest_key.get_secret_value():
+        instead = "the key SURECAST_ENCODER_SOURCE names" if named else "SURECAST_ENCODER_INGEST_KEY"
+        click.echo(f"(the encoder's listener uses {instead} instead of the ingest key)")
     if settings.console.user:
         click.echo(f"(the console uses SURECAST_CONSOLE_USER={settings.console.user} and its password instead)")
     if settings.flower.user:
         click.echo(f"(Flower uses SURECAST_FLOWER_USER={settings.flower.user} and its password instead)")
+
+
+def _source_names_key(spec: str) -> bool:
+    from encoder.ingest_keys import listener_of
+    from encoder.sources import parse_source
+
+    try:
+        listener = listener_of(parse_source(spec, "none", 2, 2, 1))  # the picture size means nothing here
+    except ValueError:
+        return False
+    return listener is not None and bool(listener.key)

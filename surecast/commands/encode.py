@@ -70,8 +70,13 @@ def encode(
     setup_logging(loglevel)
     from encoder.prepare import prepare_event
 
+    def generated_key() -> str:
+        from stack.credentials import generated_ingest_key
+
+        return generated_ingest_key(settings)
+
     try:
-        event = prepare_event(settings, datetime.now(UTC))
+        event = prepare_event(settings, datetime.now(UTC), generated_key)
         _stop_on_signals(event.request_stop)
         click.echo(f"surecast: event {event.layout.event_id} -> s3://{settings.s3.bucket}/{event.layout.key_root}/")
         report_preflight(settings.s3, background=True)  # recording starts whatever it finds

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from core.console_settings import ConsoleSection
+from core.encoder_settings import EncoderSection
 from core.service_settings import FlowerSection
 from core.settings import Settings
 from stack.credentials import (
@@ -22,6 +23,7 @@ from stack.credentials import (
     flower_section,
     service_urls,
     stack_credentials,
+    stack_ingest_key,
 )
 from stack.flower import flower_env, flower_section_with
 
@@ -32,7 +34,11 @@ def test_the_first_call_creates_a_private_file_and_later_calls_reuse_it(tmp_path
     assert created and user == ADMIN_USER and len(password) >= 24
     path = credentials_path(spool)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert json.loads(path.read_text()) == {"user": user, "password": password}
+    assert json.loads(path.read_text()) == {
+        "user": user,
+        "password": password,
+        "ingest_key": stack_ingest_key(spool)[0],
+    }
     assert stack_credentials(spool) == (user, password, False)
     assert [p.name for p in spool.iterdir()] == ["credentials.json"]  # no temporary file left behind
 
@@ -66,6 +72,47 @@ def test_a_damaged_file_is_reported_not_replaced(tmp_path: Path, body: str) -> N
     assert credentials_path(tmp_path).read_text() == body
 
 
+def test_the_ingest_key_comes_with_new_credentials_and_is_a_valid_stream_key_and_passphrase(tmp_path: Path) -> None:
+    key, created = stack_ingest_key(tmp_path)
+    assert created and len(key) == 24
+    assert EncoderSection(ingest_key=key).ingest_key.get_secret_value() == key  # type: ignore[arg-type]
+    assert stack_ingest_key(tmp_path) == (key, False)
+    assert stack_ingest_key(tmp_path / "other")[0] != key
+
+
+def test_a_file_from_before_the_ingest_key_gets_one_and_keeps_its_login(tmp_path: Path) -> None:
+    path = credentials_path(tmp_path)
+    path.write_text(json.dumps({"user": "surecast", "password": "old-password"}))
+    path.chmod(0o600)
+    key, created = stack_ingest_key(tmp_path)
+    assert created and json.loads(path.read_text()) == {
+        "user": "surecast",
+        "password": "old-password",
+        "ingest_key": key,
+    }
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stack_ingest_key(tmp_path) == (key, False)
+    assert [p.name for p in tmp_path.iterdir()] == ["credentials.json"]
+
+
+def _add_key(spool: str, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    out.put(stack_ingest_key(Path(spool)))
+
+
+def test_processes_adding_the_ingest_key_together_end_up_with_one(tmp_path: Path) -> None:
+    credentials_path(tmp_path).write_text(json.dumps({"user": "surecast", "password": "old-password"}))
+    ctx = multiprocessing.get_context("fork")
+    out: multiprocessing.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=_add_key, args=(str(tmp_path), out)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=20) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert len({key for key, _ in results}) == 1 and sum(created for _, created in results) == 1
+    assert json.loads(credentials_path(tmp_path).read_text())["ingest_key"] == results[0][0]
+
+
 def test_the_message_names_the_login_and_where_to_use_it() -> None:
     text = credentials_message("surecast", "pw", {"console": "http://127.0.0.1:8090/", "Flower": "http://x:5555/"})
     assert text.splitlines() == [
@@ -74,6 +121,8 @@ def test_the_message_names_the_login_and_where_to_use_it() -> None:
         "console: http://127.0.0.1:8090/",
         "Flower: http://x:5555/",
     ]
+    with_key = credentials_message("surecast", "pw", {}, "the-key-0123")
+    assert "ingest key: the-key-0123 (OBS: Settings > Stream > Stream Key" in with_key
 
 
 @pytest.mark.parametrize(
