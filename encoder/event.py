@@ -31,6 +31,7 @@ from encoder.ingest_gate import IngestGate
 from encoder.keys import PLAYLISTS_DIR, EventLayout, segment_seq
 from encoder.live import Edge, LivePlaylists
 from encoder.outputs import build_outputs
+from encoder.program_time import ProgramClock
 from encoder.pump import PublishPump
 from encoder.sources import Source
 from encoder.status import write_encoder_status
@@ -78,7 +79,8 @@ class LiveEvent:
             settings, event_id, self.spool, self.journal, renditions, self.pump.notify, clock, destinations
         )
         mirrors = tuple((o.journal, o.layout) for o in self.outputs if o.name != PRIMARY)
-        ctx = Ingest(self.spool, event_id, self.layout, self.journal, self.store, clock, mirrors)
+        program = ProgramClock(s for segments in known.values() for s in segments)
+        ctx = Ingest(self.spool, event_id, self.layout, self.journal, self.store, clock, mirrors, program)
         self.watchers = [RenditionWatcher(ctx, r.name, known[r.name]) for r in self.cfg.ladder]
         self.guard = DiskGuard(
             self.spool,

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.contract import IMMUTABLE_CACHE_CONTROL, PRIORITY_LIVE, FileKind, UploadJob, content_type_of
 from core.files import file_md5
 from core.hls import MediaPlaylist, parse_playlist
 from encoder.keys import EventLayout, segment_seq
+from encoder.program_time import ProgramClock
 from journal.events import EventStore, Segment
 from journal.files import Journal
 
@@ -77,6 +78,8 @@ class Ingest:
     clock: Callable[[], float]
     # The other destinations: each journals every file too, under its own key.
     mirrors: tuple[tuple[Journal, EventLayout], ...] = ()
+    # Capture times by segment number, shared by every rendition (EXT-X-PROGRAM-DATE-TIME).
+    program: ProgramClock = field(default_factory=ProgramClock)
 
 
 class RenditionWatcher:
@@ -167,6 +170,8 @@ class RenditionWatcher:
             completed_at=completed_at,
             init_key=init_key,
             init_name=init,
+            program_time=ctx.program.time_of(local.seq, local.duration, completed_at, self.discontinuity_pending),
+            size=size,
         )
         ctx.store.add(ctx.event, segment)
         self.segments.append(segment)

@@ -2,7 +2,8 @@
 from FFmpeg, so a listed segment is already in the bucket (or marked as a gap, under ``live-edge``).
 
 Each rendition's frontier advances by policy (encoder.timeline); the master playlist goes out once every
-rendition's live playlist is in the bucket, so a player never meets a 404 behind it.
+rendition's live playlist is in the bucket holding at least three target durations: a player never meets a
+404 behind it, and never starts closer to the live edge than the spec allows (RFC 8216 6.3.3).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from journal.events import Segment
 from journal.files import Journal
 
 log = logging.getLogger(__name__)
+# A master playlist names a live playlist only once it lists this many target durations (RFC 8216 6.3.3:
+# a player starts no closer to the end than three target durations).
+WARM_TARGETS = 3
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Edge:
     frontier: int = 0
     dirty: bool = True
     target: int = 0
+    # When a live playlist first listed three target durations: a master may name it once that version landed.
+    warm_since: float | None = None
 
 
 def media_playlist(
@@ -53,7 +59,14 @@ def media_playlist(
 ) -> str:
     """The text of a media playlist of the event's segments (names relative to the playlist)."""
     segments = tuple(
-        MediaSegment(e.segment.name, e.segment.duration, e.segment.discontinuity, e.gap, e.segment.init_name)
+        MediaSegment(
+            e.segment.name,
+            e.segment.duration,
+            e.segment.discontinuity,
+            e.gap,
+            e.segment.init_name,
+            e.segment.program_time,
+        )
         for e in entries
     )
     return render_media_playlist(
@@ -156,6 +169,9 @@ class LivePlaylists:
                 continue
             edge.dirty = False
             entries, first = live_window(edge.segments, edge.frontier, cfg.live_window, self.verified)
+            listed = sum(e.segment.duration for e in entries)
+            if edge.warm_since is None and (ended or listed >= WARM_TARGETS * self.target(edge)):
+                edge.warm_since = now  # an ended playlist may be started anywhere
             text = media_playlist(
                 entries,
                 target=self.target(edge),
@@ -196,11 +212,15 @@ class LivePlaylists:
         return found
 
     def maybe_master(self) -> None:
-        """The master goes out once every rendition's live playlist is in the bucket: no 404 behind it. The
-        channel's master, the venue's stable address, then points at this event."""
+        """The master goes out once every rendition's live playlist is in the bucket listing three target
+        durations: no 404 behind it, and room for a player to start where the spec says. The channel's
+        master, the venue's stable address, then points at this event."""
         if self.master_sent:
             return
-        if all(self.versions.landed(self.layout.live_key(e.spec.name)) for e in self.edges):
+        if all(
+            e.warm_since is not None and self.versions.landed_since(self.layout.live_key(e.spec.name), e.warm_since)
+            for e in self.edges
+        ):
             self.versions.offer(self.layout.master_key(), render_master_playlist(self.variants(vod=False)))
             channel = render_master_playlist(self.variants(vod=False, channel=True))
             self.versions.offer(self.layout.channel_master_key(), channel, force=True)

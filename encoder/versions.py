@@ -28,6 +28,7 @@ class _Slot:
     sent_at: float = 0.0
     held_text: str | None = None
     landed: bool = False
+    landed_sent_at: float = -1.0  # when the version seen verified was sent
 
 
 class PlaylistVersions:
@@ -80,6 +81,10 @@ class PlaylistVersions:
             self._in_flight(key, slot)
         return slot.landed
 
+    def landed_since(self, key: str, moment: float) -> bool:
+        """True once a version of ``key`` sent at or after ``moment`` is verified in the bucket."""
+        return self.landed(key) and self._slots[key].landed_sent_at >= moment
+
     def settled(self, key: str) -> bool:
         """True if the last version sent is verified and nothing newer is held."""
         slot = self._slots.get(key)
@@ -99,6 +104,7 @@ class PlaylistVersions:
         row = self.journal.get(key)
         if row is not None and row.version == slot.version and row.state == State.VERIFIED:
             slot.landed = True
+            slot.landed_sent_at = slot.sent_at
             return False
         return not (overdue_ok and self._clock() - slot.sent_at >= self._supersede_after)
 

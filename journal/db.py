@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS encoder_segments (
     completed_at REAL NOT NULL,
     init_key TEXT,
     init_name TEXT,
+    program_time REAL,
+    size INTEGER,
     PRIMARY KEY (event, rendition, msn)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -94,7 +96,10 @@ FILES_COLUMNS_V1 = {
     "suspects": "INTEGER NOT NULL DEFAULT 0",  # answers a mangled request or a middlebox gives
     "failures": "INTEGER NOT NULL DEFAULT 0",  # times it failed permanently: the slow schedule's step
 }
-SCHEMA_VERSION = 1
+# Columns added to ``encoder_segments`` by migration 2: when a segment's first frame was captured (its
+# EXT-X-PROGRAM-DATE-TIME) and its size in bytes (the measured bit rates of a VOD master playlist).
+SEGMENTS_COLUMNS_V2 = {"program_time": "REAL", "size": "INTEGER"}
+SCHEMA_VERSION = 2
 INDEXES_V1 = """
 CREATE INDEX IF NOT EXISTS files_due ON files (state, published_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS files_lease ON files (state, lease_until);
@@ -127,12 +132,17 @@ def _migrate(db: sqlite3.Connection) -> None:
     if int(db.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION:
         return
     with write(db):
-        present = {r[1] for r in db.execute("PRAGMA table_info(files)")}
-        for name, declaration in FILES_COLUMNS_V1.items():
-            if name not in present:
-                db.execute(f"ALTER TABLE files ADD COLUMN {name} {declaration}")
+        _add_columns(db, "files", FILES_COLUMNS_V1)
+        _add_columns(db, "encoder_segments", SEGMENTS_COLUMNS_V2)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.executescript(INDEXES_V1)
+
+
+def _add_columns(db: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    for name, declaration in columns.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
 
 
 def connect_read_only(spool_dir: Path, destination: str = PRIMARY) -> sqlite3.Connection | None:

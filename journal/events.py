@@ -57,13 +57,20 @@ class Segment:
     completed_at: float
     init_key: str | None = None
     init_name: str | None = None
+    # When its first frame was captured (the encoder's clock, seconds since the epoch): the same for the same
+    # segment number in every rendition. None only in a journal written before it was kept.
+    program_time: float | None = None
+    size: int = 0  # bytes; 0 where not kept
 
     def object_keys(self) -> tuple[str, ...]:
         """Every object that must be in the bucket before a player may fetch this segment."""
         return (self.key, self.init_key) if self.init_key else (self.key,)
 
 
-_COLUMNS = "rendition, msn, seq, key, name, path, duration, discontinuity, completed_at, init_key, init_name"
+_COLUMNS = (
+    "rendition, msn, seq, key, name, path, duration, discontinuity, completed_at, init_key, init_name, "
+    "program_time, size"
+)
 
 
 class EventStore:
@@ -149,7 +156,7 @@ class EventStore:
 
     def add(self, event: str, segment: Segment) -> None:
         self._db.execute(
-            f"INSERT INTO encoder_segments (event, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+            f"INSERT INTO encoder_segments (event, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
             (
                 event,
                 segment.rendition,
@@ -163,6 +170,8 @@ class EventStore:
                 segment.completed_at,
                 segment.init_key,
                 segment.init_name,
+                segment.program_time,
+                segment.size,
             ),
         )
 
@@ -172,7 +181,10 @@ class EventStore:
             f"SELECT {_COLUMNS} FROM encoder_segments WHERE event = ? AND rendition = ? ORDER BY msn",  # noqa: S608
             (event, rendition),
         ).fetchall()
-        return [Segment(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10]) for r in rows]
+        return [
+            Segment(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8], r[9], r[10], r[11], r[12] or 0)
+            for r in rows
+        ]
 
     def max_seq(self, event: str) -> int | None:
         """The highest segment number of ``event`` in any rendition; None if it has none."""

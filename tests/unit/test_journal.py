@@ -169,3 +169,26 @@ def test_several_processes_write_at_once_without_loss(tmp_path: Path) -> None:
         p.join(timeout=60)
         assert p.exitcode == 0
     assert Journal(tmp_path).totals().files["queued"] == 150
+
+
+def test_segments_of_an_older_journal_gain_a_capture_time_and_size_column(tmp_path: Path) -> None:
+    import sqlite3
+
+    from journal.events import EventStore
+
+    db = sqlite3.connect(tmp_path / "journal.sqlite3")
+    db.executescript(
+        """CREATE TABLE encoder_segments (event TEXT NOT NULL, rendition TEXT NOT NULL, msn INTEGER NOT NULL,
+               seq INTEGER NOT NULL, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL, path TEXT NOT NULL,
+               duration REAL NOT NULL, discontinuity INTEGER NOT NULL, completed_at REAL NOT NULL, init_key TEXT,
+               init_name TEXT, PRIMARY KEY (event, rendition, msn));
+           PRAGMA user_version = 1;"""
+    )
+    db.execute(
+        "INSERT INTO encoder_segments VALUES ('ev', '360p', 0, 7, 'live/ev/360p/seg_7.ts', 'seg_7.ts', 'p', 2.0, 0, 9.0,"
+        " NULL, NULL)"
+    )
+    db.commit()
+    db.close()
+    (old,) = EventStore(Journal(tmp_path)).load("ev", "360p")
+    assert (old.seq, old.duration, old.program_time, old.size) == (7, 2.0, None, 0)
