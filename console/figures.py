@@ -23,7 +23,7 @@ from journal.figures import (
     waiting_segments,
 )
 from journal.files import Journal
-from report.status import collect_status, refused_pushes_line
+from report.status import collect_status, encoder_speed_line, refused_pushes_line
 
 RATE_SECONDS = 10.0  # the upload rate: bytes verified over this long, per second
 STREAM_SECONDS = 60.0  # the stream's rate: its segments of the last minute
@@ -81,6 +81,8 @@ def console_figures(
         recording_paused_since=encoder.get("recording_paused_since") if running else None,
         renditions=encoder.get("renditions") or {},
         refused_pushes_line=refused_pushes_line(encoder) if encoder else None,
+        encoder_speed=encoder.get("speed") if running else None,
+        encoder_slow_line=encoder_speed_line(encoder) if running else None,
     )
     return figures
 

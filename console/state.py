@@ -82,6 +82,8 @@ def console_state(figures: Mapping[str, Any], history: Sequence[Point], now: flo
             "no upload worker is online — start one (docker compose up -d uploader, or surecast worker); "
             "files wait safely on this PC",
         )
+    if running and figures.get("encoder_slow_line"):
+        return State("PROBLEM", str(figures["encoder_slow_line"]))
     down = uplink_down_since(figures, now, slack)
     if down is not None:
         detail = (

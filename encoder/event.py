@@ -34,6 +34,8 @@ from encoder.outputs import build_outputs
 from encoder.program_time import ProgramClock
 from encoder.pump import PublishPump
 from encoder.sources import Source
+from encoder.speed import WINDOW as SPEED_WINDOW
+from encoder.speed import SpeedWatch
 from encoder.status import write_encoder_status
 from encoder.supervisor import FFmpegSupervisor, RunPlan
 from encoder.timeline import is_ready
@@ -102,6 +104,8 @@ class LiveEvent:
             self.ffmpeg = FFmpegSupervisor(
                 self.cfg, source, ffmpeg_exe, codec, plan, self._next_seq, self._drain, self._restarted
             )
+        self.speed = SpeedWatch()  # the top rendition's pace against real time
+        self.slow_since: float | None = None
         self.low_disk = False
         self.free_bytes = 0
         self.paused_since: float | None = None  # recording paused: the disk reached its reserve
@@ -230,6 +234,8 @@ class LiveEvent:
                 log.warning("%s: adopted %s, finished before the last encoder stopped", watcher.rendition, segment.name)
 
     def _track(self, rendition: int, segment: Segment) -> None:
+        if rendition == 0:
+            self.speed.saw(segment.completed_at, segment.duration, new_run=segment.discontinuity)
         for output in self.outputs:
             output.live.track(output.live.edges[rendition], segment)
         self.guard.track([segment])
@@ -291,7 +297,24 @@ class LiveEvent:
             self.low_disk, self.free_bytes = report.low, report.free_bytes
         if mono >= self._next_status:
             self._next_status = mono + STATUS_EVERY
+            self._watch_speed(now)
             self._write_status(state)
+
+    def _watch_speed(self, now: float) -> None:
+        """Say once when the encoder falls behind real time for a whole window, and once when it keeps up again."""
+        slow = self.speed.slow(now)
+        if slow and self.slow_since is None:
+            self.slow_since = now
+            log.error(
+                "the encoder is too slow: %.2f s of video per second over the last %.0f s; viewers will stall. "
+                "Use a lighter ladder (SURECAST_ENCODER_RENDITIONS), a faster SURECAST_ENCODER_PRESET or hardware "
+                "encoding (SURECAST_ENCODER_HARDWARE=auto)",
+                self.speed.ratio() or 0.0,
+                SPEED_WINDOW,
+            )
+        elif not slow and self.slow_since is not None:
+            log.warning("the encoder keeps up with real time again")
+            self.slow_since = None
 
     def status(self, state: str) -> dict[str, Any]:
         ff = self.ffmpeg
@@ -321,6 +344,8 @@ class LiveEvent:
                 }
                 for o in self.outputs
             },
+            "speed": self.speed.ratio(),
+            "slow_since": self.slow_since,
             "waiting_for_redis": self.pump.waiting,
             "disk_free_bytes": self.free_bytes,
             "low_disk": self.low_disk,

@@ -78,6 +78,18 @@ class SurecastCollector(Collector):
         yield CounterMetricFamily(
             "surecast_ingest_refused_pushes", "Pushes the ingest gate refused for a wrong stream key", value=refused
         )
+        running = bool(encoder) and encoder.get("state") != "stopped"
+        if running and encoder.get("speed") is not None:
+            yield _gauge(
+                "surecast_encoder_speed_ratio",
+                "Seconds of media the encoder makes per second of wall time (below 1: it falls behind)",
+                encoder["speed"],
+            )
+        yield _gauge(
+            "surecast_encoder_slow",
+            "1 while the encoder is slower than real time",
+            bool(running and encoder.get("slow_since")),
+        )
         depth = status["queue_depth"]
         yield _gauge("surecast_redis_up", "Whether Redis answered", 0 if depth is None else 1)
         if depth is not None:

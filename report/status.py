@@ -105,9 +105,9 @@ def render_status(status: dict[str, Any]) -> str:
             f"encoder: event {encoder.get('event_id')} {encoder.get('state')}, "
             f"FFmpeg restarts {encoder.get('ffmpeg_restarts')}, waiting for Redis {encoder.get('waiting_for_redis')}"
         )
-        refused = refused_pushes_line(encoder)
-        if refused:
-            lines.append(refused)
+        for warning in (encoder_speed_line(encoder), refused_pushes_line(encoder)):
+            if warning:
+                lines.append(warning)
     for name, d in (status.get("destinations") or {}).items():
         success = time.strftime("%H:%M:%S", time.localtime(d["last_success_at"])) if d["last_success_at"] else "never"
         lag = max(d["live_edge_lag"].values(), default=0.0)
@@ -124,6 +124,20 @@ def render_status(status: dict[str, Any]) -> str:
             else:
                 lines.append(f"  {group['files']} files: {group['reason']}, e.g. {group['example']}")
     return "\n".join(lines)
+
+
+def encoder_speed_line(encoder: Mapping[str, Any]) -> str | None:
+    """The encoder falling behind real time, in one line with what to do; None while it keeps up. Pure."""
+    since = encoder.get("slow_since")
+    if not since or encoder.get("state") == "stopped":
+        return None
+    ratio = float(encoder.get("speed") or 0.0)
+    return (
+        f"the encoder is too slow: {ratio:.2f} s of video per second since "
+        f"{time.strftime('%H:%M', time.localtime(since))}, so viewers will stall — use a lighter ladder "
+        "(SURECAST_ENCODER_RENDITIONS, e.g. 480p,360p), a faster SURECAST_ENCODER_PRESET, or hardware encoding "
+        "(SURECAST_ENCODER_HARDWARE=auto)"
+    )
 
 
 def refused_pushes_line(encoder: Mapping[str, Any]) -> str | None:

@@ -185,8 +185,8 @@ def test_segments_of_an_older_journal_gain_a_capture_time_and_size_column(tmp_pa
            PRAGMA user_version = 1;"""
     )
     db.execute(
-        "INSERT INTO encoder_segments VALUES ('ev', '360p', 0, 7, 'live/ev/360p/seg_7.ts', 'seg_7.ts', 'p', 2.0, 0, 9.0,"
-        " NULL, NULL)"
+        "INSERT INTO encoder_segments VALUES "
+        "('ev', '360p', 0, 7, 'live/ev/360p/seg_7.ts', 'seg_7.ts', 'p', 2.0, 0, 9.0, NULL, NULL)"
     )
     db.commit()
     db.close()
