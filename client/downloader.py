@@ -3,7 +3,7 @@
 It never waits for the playout: downloads run ahead (that is the delay buffer), so a viewer-side
 outage only empties the buffer instead of stalling the picture. Where the master names several
 destinations (client.routes), a destination that stops answering, loses a segment or falls behind is
-left for the next within SURECAST_CLIENT_FAILOVER_AFTER: the same media sequence number is fetched
+left for the next within ``FAILOVER_AFTER`` seconds: the same media sequence number is fetched
 there, so the buffer never drains. Failures end the thread with a FailItem; Ctrl-C (the stop event)
 ends it quietly.
 """

@@ -4,7 +4,7 @@ Two loops, kept apart because they mean different things:
 - an origin that does not answer (timeout, reset, 5xx) is retried with capped exponential backoff until
   ``start_timeout`` (opening the stream) or ``origin_timeout`` (mid-stream) has passed without an answer;
 - a body that does not match its published MD5 is fetched again (asking caches to revalidate), up to
-  ``integrity_attempts`` downloads, then IntegrityFailure names the segment.
+  ``INTEGRITY_ATTEMPTS`` downloads, then IntegrityFailure names the segment.
 Every wait is on the stop event, so Ctrl-C ends a retry at once.
 """
 
@@ -33,6 +33,7 @@ from core.backoff import backoff_delay
 from core.client_settings import ClientSection, Verify
 
 log = logging.getLogger(__name__)
+INTEGRITY_ATTEMPTS = 3  # downloads of one segment before a failing MD5 check is fatal (the first included)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class RetryPolicy:
             cfg.backoff_cap,
             cfg.origin_timeout,
             cfg.start_timeout,
-            cfg.integrity_attempts,
+            INTEGRITY_ATTEMPTS,
             cfg.verify,
         )
 
@@ -138,10 +139,11 @@ class Fetcher:
                     if isinstance(exc, Missing):
                         raise
                     setting = "SURECAST_CLIENT_START_TIMEOUT" if starting else "SURECAST_CLIENT_ORIGIN_TIMEOUT"
+                    waited = f"{setting}={limit:g}"
                     if limit < self.policy.deadline(starting):
-                        setting = "SURECAST_CLIENT_FAILOVER_AFTER"
+                        waited = f"another destination is tried after {limit:g} s"
                     raise OriginUnreachable(
-                        f"the origin stopped answering: {exc}; no answer for {failing:.0f} s ({setting}={limit:g})"
+                        f"the origin stopped answering: {exc}; no answer for {failing:.0f} s ({waited})"
                     ) from exc
                 delay = backoff_delay(retries, self.policy.backoff_base, self.policy.backoff_cap, self._rand)
                 retries += 1

@@ -4,13 +4,19 @@ A master playlist that names several destinations (the HLS redundant-stream form
 rendition and destination, the same BANDWIDTH, another URI) offers one media playlist per destination
 for each rendition. The viewer reads the first (the destination whose master it opened) and turns to the
 next when the one it reads stops answering, loses a segment, or falls behind; it goes back to the first as
-soon as that one answers and is as far along, checked every ``probe_every`` seconds. The downloader does
+soon as that one answers and is as far along, checked every ``PROBE_EVERY`` seconds. The downloader does
 the fetching; this keeps the choice and each destination's figures for the report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# With several destinations, the viewer turns to the next after this many seconds without an answer (or
+# with a segment missing) instead of waiting out the origin timeout ...
+FAILOVER_AFTER = 4.0
+# ... and checks this often, while reading another, whether the first answers and is as far along.
+PROBE_EVERY = 15.0
 
 
 @dataclass

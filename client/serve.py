@@ -28,6 +28,7 @@ from core.files import md5_hex
 from core.hls import MediaPlaylist, MediaSegment, render_media_playlist, target_duration
 
 STREAM_PATH = "/stream/"
+SERVE_WINDOW = 30  # segments the LAN re-serve keeps and lists
 PLAYLIST_NAME = "live.m3u8"
 
 

@@ -35,7 +35,7 @@ from client.playlist import (
 )
 from client.playout import PlayoutClock
 from client.report import Refetch, Report
-from client.routes import Routes
+from client.routes import FAILOVER_AFTER, PROBE_EVERY, Routes
 from core.client_settings import ClientSection
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ class Playback:
         """Play to the end of the stream (or the duration limit, or a stop); never raises ClientError."""
         pace = self.options.pace if self.options.pace is not None else not opened.playlist.ended
         follower = Follower(self.options.buffer, self.options.from_first)
-        routes = opened.routes(self.cfg.probe_every)
-        timing = Timing(self.cfg.stale_timeout, self.cfg.failover_after)
+        routes = opened.routes(PROBE_EVERY)
+        timing = Timing(self.cfg.stale_timeout, FAILOVER_AFTER)
         downloader = Downloader(
             self.fetcher, routes, opened.playlist, follower, timing, self.queue, self.stop, self.clock
         )

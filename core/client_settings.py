@@ -20,24 +20,14 @@ class ClientSection(BaseModel):
     origin_timeout: float = Field(default=60.0, gt=0)
     # ... or for this long when the stream is first opened (a wrong port fails fast).
     start_timeout: float = Field(default=10.0, gt=0)
-    # With several destinations (a redundant master playlist), move to the next after this long without
-    # an answer, or with a segment missing, instead of waiting out the origin timeout ...
-    failover_after: float = Field(default=4.0, gt=0)
-    # ... and go back to the first (the one the master came from) once it answers and is as far along:
-    # checked this often while reading another.
-    probe_every: float = Field(default=15.0, gt=0)
     # A live playlist unchanged this long, without EXT-X-ENDLIST, means the stream has stopped.
     stale_timeout: float = Field(default=120.0, gt=0)
     backoff_base: float = Field(default=0.25, gt=0)
     backoff_cap: float = Field(default=4.0, gt=0)
-    # Downloads of one segment before a failing MD5 check is fatal (the first download included).
-    integrity_attempts: int = Field(default=3, ge=1, le=20)
     # auto: x-amz-meta-md5 (object metadata), else an ETag that is a plain MD5; metadata: only the former.
     verify: Verify = "auto"
     serve_bind: str = "127.0.0.1"
     serve_port: int = Field(default=8088, ge=0, le=65535)
-    # Segments kept and listed by the LAN re-serve playlist.
-    serve_window: int = Field(default=30, ge=3)
     player_bind: str = "127.0.0.1"
     player_port: int = Field(default=8089, ge=0, le=65535)
     ffmpeg_path: str = Field(default="", description="empty = the binary shipped by imageio-ffmpeg")

@@ -50,15 +50,8 @@ class EncoderSection(BaseModel):
     # live-edge: seconds past its listing time before a missing segment becomes EXT-X-GAP; 0 = one segment.
     gap_after: float = Field(default=0.0, ge=0)
     live_window: int = Field(default=30, ge=0, description="segments in the live playlist; 0 = all")
-    # How often the encoder looks at FFmpeg's playlists and the journal; an idle look costs a few stat calls.
-    poll_interval: float = Field(default=0.01, gt=0, le=1.0)
-    republish_interval: float = Field(default=1.0, gt=0)
-    restart_backoff_base: float = Field(default=1.0, gt=0)
-    restart_backoff_cap: float = Field(default=30.0, gt=0)
     # A source that yields no segment this long after FFmpeg starts is reported as bad (listeners wait).
     source_timeout: float = Field(default=15.0, gt=0)
-    # FFmpeg alive but silent this long (0 = 3 segments + 10 s) is killed and restarted.
-    stall_timeout: float = Field(default=0.0, ge=0)
     # After the event ends, wait this long for every file to be verified before giving up (exit 3).
     final_wait: float = Field(default=600.0, gt=0)
     # The reserve kept free on the spool for the journal and the uploads: below it recording pauses (the
@@ -99,9 +92,7 @@ class EncoderSection(BaseModel):
         return check_event_id(value) if value else value
 
     @model_validator(mode="after")
-    def _backoff(self) -> EncoderSection:
-        if self.restart_backoff_cap < self.restart_backoff_base:
-            raise ValueError("restart_backoff_cap must be at least restart_backoff_base")
+    def _event_apart_from_channel(self) -> EncoderSection:
         if self.event_id and self.event_id == self.channel:
             raise ValueError("SURECAST_ENCODER_EVENT_ID must differ from SURECAST_ENCODER_CHANNEL")
         return self
@@ -114,10 +105,6 @@ class EncoderSection(BaseModel):
     def gap_deadline(self) -> float:
         """Seconds a missing segment keeps the live edge waiting under ``live-edge`` (DASH-IF: one segment)."""
         return self.gap_after or self.segment_seconds
-
-    @property
-    def stall_deadline(self) -> float:
-        return self.stall_timeout or 3 * self.segment_seconds + 10
 
     @property
     def target_duration(self) -> int:

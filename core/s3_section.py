@@ -20,9 +20,6 @@ class S3Section(BaseModel):
     # how the containers of the compose stack get the keys the embedded S3 server generated.
     credentials_file: str = ""
     addressing_style: Literal["auto", "path", "virtual"] = "path"
-    # boto3 >= 1.36 adds CRC32 trailers to every PUT by default, which several S3-compatible
-    # servers reject or store inside the object. Pinned here so an SDK upgrade changes nothing.
-    checksum: Literal["when_required", "when_supported"] = "when_required"
     # An additional checksum stored with each object, verified where the ETag is not an MD5 (SSE-KMS).
     checksum_algorithm: Literal["none", "SHA256"] = "none"
     # The integrity test on every file: the ETag the server returns (its MD5 of what it accepted after checking

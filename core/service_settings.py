@@ -17,8 +17,6 @@ class FlowerSection(BaseModel):
     # on the host's loopback only.
     address: str = "127.0.0.1"
     port: int = Field(default=5555, ge=1, le=65535)
-    # Workers that stopped sending heartbeats this long ago disappear from the dashboard.
-    purge_offline_after: int = Field(default=300, ge=0, description="seconds; 0 = keep them")
 
     @field_validator("user")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -23,6 +23,7 @@ from core.destinations import PRIMARY, BackupSection, Destination, queue_for
 from core.embedded_s3_settings import EmbeddedS3Section
 from core.encoder_settings import EncoderSection
 from core.errors import SurecastError
+from core.retired_settings import RETIRED, retired_backup_notices, retired_notices
 from core.s3_credentials import read_credentials_file
 from core.s3_section import S3Section
 from core.service_settings import FlowerSection, MetricsSection
@@ -30,8 +31,6 @@ from core.service_settings import FlowerSection, MetricsSection
 
 class RedisSection(BaseModel):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
-    # Celery redeliver an unacked task after this many seconds; must exceed time limit + max backoff.
-    visibility_timeout: int = Field(default=0, ge=0, description="0 = derived from the upload limits")
 
     @field_validator("url")
     @classmethod
@@ -57,18 +56,10 @@ class UploadSection(BaseModel):
     # A published file no worker started this long, while Redis holds fewer messages than the journal
     # expects (Redis lost some), is published again.
     reconcile_after: int = Field(default=120, ge=1)
-    reconcile_interval: int = Field(default=30, ge=1)
-    # A file whose worker died (its lease not renewed) is taken up by a live worker within this long.
-    recover_after: float = Field(default=10.0, ge=2)
     # A failed file (credentials, bucket) is tried again after this long, doubling up to the cap:
     # fixing the cause heals everything without a command.
     failed_retry_base: float = Field(default=30.0, gt=0)
     failed_retry_cap: float = Field(default=600.0, gt=0)
-    # Answers a mangled request or a middlebox produces (SignatureDoesNotMatch, a bare 4xx, an HTML
-    # page) are retried like a connection error this many times before the file counts as failed.
-    suspect_attempts: int = Field(default=6, ge=1)
-    # Multipart uploads no journal entry knows of are aborted after this long.
-    abandoned_multipart_after: int = Field(default=86400, ge=60)
 
     @model_validator(mode="after")
     def _cap_above_base(self) -> UploadSection:
@@ -79,11 +70,6 @@ class UploadSection(BaseModel):
         if self.failed_retry_cap < self.failed_retry_base:
             raise ValueError("SURECAST_UPLOAD_FAILED_RETRY_CAP must be at least SURECAST_UPLOAD_FAILED_RETRY_BASE")
         return self
-
-    @property
-    def lease_seconds(self) -> float:
-        """How long an upload's lease lasts; renewed three times as often, so a live worker never loses it."""
-        return self.recover_after * 0.6
 
 
 class WorkerSection(BaseModel):
@@ -154,9 +140,6 @@ class Settings(BaseSettings):
 
         Shorter, and a slow upload or a long countdown would be delivered to a second worker.
         """
-        return self.redis.visibility_timeout or self._min_visibility_timeout()
-
-    def _min_visibility_timeout(self) -> int:
         busy = self.upload.time_limit + int(self.upload.backoff_cap) + 1
         return busy + max(5, busy // 10)
 
@@ -165,16 +148,6 @@ class Settings(BaseSettings):
         named = [b.name for b in self.backups]
         if len(set(named)) != len(named):
             raise ValueError(f"SURECAST_BACKUPS: each backup needs its own name, got {', '.join(named)}")
-        return self
-
-    @model_validator(mode="after")
-    def _visibility_above_limits(self) -> Settings:
-        floor = self._min_visibility_timeout()
-        if self.redis.visibility_timeout and self.redis.visibility_timeout < floor:
-            raise ValueError(
-                f"SURECAST_REDIS_VISIBILITY_TIMEOUT must be at least {floor} "
-                "(upload time limit + backoff cap + margin), or 0 to derive it"
-            )
         return self
 
 
@@ -210,11 +183,12 @@ def known_variables() -> set[str]:
 
 
 def unknown_variables(names: Iterable[str], where: str) -> list[str]:
-    """One line per ``SURECAST_`` name no setting reads, with the nearest known name. Pure."""
+    """One line per ``SURECAST_`` name no setting reads and none ever did (core.retired_settings), with the
+    nearest known name. Pure."""
     known = known_variables()
     lines = []
     for name in sorted(n for n in names if n.upper().startswith("SURECAST_")):
-        if name.upper() in known or name.upper() in COMPOSE_VARIABLES:
+        if name.upper() in known or name.upper() in COMPOSE_VARIABLES or name.upper() in RETIRED:
             continue
         # Compared without the prefix every name shares, so only a real likeness counts.
         stems = {k.removeprefix("SURECAST_"): k for k in known}
@@ -224,15 +198,24 @@ def unknown_variables(names: Iterable[str], where: str) -> list[str]:
     return lines
 
 
-def load_settings() -> Settings:
+def _print_notice(line: str) -> None:
+    print(f"surecast: {line}", file=sys.stderr)
+
+
+def load_settings(notice: Callable[[str], None] = _print_notice) -> Settings:
     """Read settings from the environment and ``.env``; raise SettingsError naming the bad variable.
 
     A ``SURECAST_`` name that no setting reads is refused too: a typo would otherwise be ignored and its
-    default used in silence (the stream going to the default bucket).
+    default used in silence (the stream going to the default bucket). A name that was a setting once is
+    ignored, with one ``notice`` line saying what replaced it.
     """
-    typos = unknown_variables(os.environ, "the environment")
+    found: dict[str, dict[str, str | None]] = {"the environment": dict(os.environ)}
     if ENV_FILE.is_file():
-        typos += unknown_variables(dotenv_values(ENV_FILE), str(ENV_FILE))
+        found[str(ENV_FILE)] = dotenv_values(ENV_FILE)
+    backups = next((values["SURECAST_BACKUPS"] for values in found.values() if "SURECAST_BACKUPS" in values), None)
+    for line in retired_notices(found) + retired_backup_notices(backups):
+        notice(line)
+    typos = [line for where, values in found.items() for line in unknown_variables(values, where)]
     if typos:
         raise SettingsError("; ".join(typos))
     try:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from core.encoder_settings import EncoderSection
 from core.hls import render_master_playlist
+from encoder.constants import POLL_INTERVAL
 from encoder.errors import ArchiveIncomplete
 from encoder.live import LivePlaylists, media_playlist
 from encoder.timeline import Entry, all_ready, is_ready
@@ -122,4 +123,4 @@ class Archive:
                     "(`surecast status` shows the progress).",
                     [a.name for a in self.archives if a.done],
                 )
-            self._wait(self.cfg.poll_interval)
+            self._wait(POLL_INTERVAL)

@@ -1,6 +1,6 @@
 """One live event, from the first FFmpeg start to the archived VOD: composes the encoder's parts.
 
-The loop runs every ``poll_interval`` seconds in one thread; publishing to Redis runs in another
+The loop runs every ``POLL_INTERVAL`` seconds in one thread; publishing to Redis runs in another
 (``PublishPump``), so neither Redis nor S3 can slow readiness, and FFmpeg (a separate process writing
 only to the spool) never waits for anything here.
 
@@ -24,6 +24,7 @@ from core.destinations import PRIMARY
 from core.encoder_settings import EncoderSection
 from core.settings import Settings
 from encoder.archive import Archive
+from encoder.constants import POLL_INTERVAL
 from encoder.diskguard import DiskGuard
 from encoder.errors import ArchiveIncomplete, SourceError
 from encoder.ingest import Ingest, RenditionWatcher
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 STATUS_EVERY = 1.0
 SWEEP_EVERY = 5.0
 DISK_EVERY = 0.5  # a free-space look costs one statvfs
+REPUBLISH_INTERVAL = 1.0  # seconds between two tries to publish what did not reach Redis
 MIB = 2**20
 
 
@@ -74,7 +76,7 @@ class LiveEvent:
         self._abort = threading.Event()
         self.journal = Journal(self.spool)
         self.store = EventStore(self.journal)
-        self.pump = PublishPump(settings, self.cfg.republish_interval)
+        self.pump = PublishPump(settings, REPUBLISH_INTERVAL)
         known = {r.name: self.store.load(event_id, r.name) for r in self.cfg.ladder}
         renditions = [(r, known[r.name]) for r in self.cfg.ladder]
         self.outputs = build_outputs(
@@ -155,7 +157,7 @@ class LiveEvent:
                 if ends is not None and time.monotonic() >= ends:
                     break
                 self._tick()
-                self._wake.wait(self.cfg.poll_interval)
+                self._wake.wait(POLL_INTERVAL)
             self.ffmpeg.stop()
             self._finish_archive()
         finally:

@@ -19,6 +19,11 @@ from encoder.sources import Source
 
 log = logging.getLogger(__name__)
 STABLE_RUN = 60.0  # a run this long resets the restart backoff
+RESTART_BACKOFF_BASE = 1.0  # seconds before FFmpeg is started again, doubling with each quick failure ...
+RESTART_BACKOFF_CAP = 30.0  # ... up to this
+# FFmpeg alive but silent this many segments plus this many seconds is hung: killed and restarted.
+STALL_SEGMENTS = 3
+STALL_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +111,7 @@ class FFmpegSupervisor:
         if not self.source_ok:
             raise SourceError(f"FFmpeg could not read the source (exit code {code}):\n{tail or '(no output)'}")
         self.recent_failures = 0 if ran >= STABLE_RUN else self.recent_failures + 1
-        delay = backoff_delay(self.recent_failures, self.cfg.restart_backoff_base, self.cfg.restart_backoff_cap)
+        delay = backoff_delay(self.recent_failures, RESTART_BACKOFF_BASE, RESTART_BACKOFF_CAP)
         self.restarts += 1
         self.restart_at = mono + delay
         log.warning(
@@ -122,9 +127,14 @@ class FFmpegSupervisor:
                 tail = self.proc.log_tail()
                 self.proc.kill()
                 raise SourceError(f"no media from source {self.source.spec!r} within {limit:.0f} s\n{tail}")
-        elif self.source_ok and silent > self.cfg.stall_deadline and self._may_stall_kill():
+        elif self.source_ok and silent > self.stall_deadline and self._may_stall_kill():
             log.warning("FFmpeg %d wrote nothing for %.0f s: killing it to restart", self.proc.pid, silent)
             self.proc.kill()
+
+    @property
+    def stall_deadline(self) -> float:
+        """Seconds of silence after which a running FFmpeg counts as hung."""
+        return STALL_SEGMENTS * self.cfg.segment_seconds + STALL_GRACE
 
     def _may_stall_kill(self) -> bool:
         """A listener waiting for the next push (OBS reconnecting) is idle, not hung."""

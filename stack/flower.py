@@ -15,6 +15,8 @@ from pydantic import SecretStr
 
 from core.service_settings import FlowerSection
 
+PURGE_OFFLINE_AFTER = 300  # seconds: workers silent this long leave the dashboard (names change at each start)
+
 
 def flower_argv(section: FlowerSection, python: str = sys.executable) -> list[str]:
     """The Flower command line (credentials excluded: they go in the environment). Pure."""
@@ -27,7 +29,7 @@ def flower_argv(section: FlowerSection, python: str = sys.executable) -> list[st
         "flower",
         f"--address={section.address}",
         f"--port={section.port}",
-        f"--purge_offline_workers={section.purge_offline_after}",
+        f"--purge_offline_workers={PURGE_OFFLINE_AFTER}",
     ]
 
 

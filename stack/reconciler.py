@@ -24,6 +24,7 @@ from encoder.keys import EventLayout
 from journal.events import EventStore
 from journal.files import Journal
 from journal.outbox import Publisher
+from uploader.constants import RECONCILE_INTERVAL
 from uploader.errors import UploadError
 from uploader.queues import messages_held
 from uploader.reconcile import Reconciler, abort_abandoned_uploads
@@ -131,7 +132,7 @@ def reconcile_forever(loaded: Settings, destination: str, stop: Callable[[float]
                     finish_at = now + FINISH_EVERY
                     finisher.check(destination)
                 if now >= abort_at:
-                    abort_at = now + settings.upload.reconcile_interval
+                    abort_at = now + RECONCILE_INTERVAL
                     if aborts % ABORT_EVERY == 0:
                         abort_abandoned_uploads(client, journal, settings)
                     aborts += 1

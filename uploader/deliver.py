@@ -50,6 +50,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+# Answers a mangled request or a middlebox produces (SignatureDoesNotMatch, a bare 4xx, an HTML page) are
+# retried like a connection error this many times in a row before the file counts as failed.
+SUSPECT_ATTEMPTS = 6
 
 
 class Outcome(StrEnum):
@@ -69,7 +72,7 @@ class RetryPolicy:
     backoff_cap: float = 30.0
     failed_base: float = 30.0
     failed_cap: float = 600.0
-    suspect_attempts: int = 6
+    suspect_attempts: int = SUSPECT_ATTEMPTS
 
     def retry_delay(self, streak: int) -> float:
         return backoff_delay(streak, self.backoff_base, self.backoff_cap)

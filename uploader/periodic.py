@@ -17,6 +17,7 @@ from typing import Any
 from celery import bootsteps
 
 from journal.files import Journal
+from uploader.constants import RECONCILE_INTERVAL
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class ReconcileStep(bootsteps.StartStopStep):
     def start(self, parent: Any) -> None:
         settings, destination = parent.app.settings, parent.app.destination
         requeue_failed_now(Path(settings.spool.dir), destination)
-        every = settings.upload.reconcile_interval
+        every = RECONCILE_INTERVAL
         argv = [sys.executable, "-m", "surecast", "reconcile", "--every", str(every), "--destination", destination]
         self._proc = subprocess.Popen(argv)
         log.info("reconciler started (pid %d)", self._proc.pid)

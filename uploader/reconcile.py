@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from core.settings import Settings
 from journal.files import Journal
 from journal.outbox import Publisher, publish_due
+from uploader.constants import ABANDONED_MULTIPART_AFTER, RECOVER_AFTER
 from uploader.errors import s3_errors
 from uploader.transfer import abort_multipart
 
@@ -51,7 +52,7 @@ class Reconciler:
         """One round; ``held_in_redis`` is how many upload messages Redis holds (None: unknown)."""
         journal, upload = self.journal, self.settings.upload
         report = RoundReport()
-        recovered = journal.expire_leases(upload.recover_after)
+        recovered = journal.expire_leases(RECOVER_AFTER)
         if recovered:
             log.warning("%d upload(s) whose worker stopped: published again for a live worker", len(recovered))
         report.recovered = len(recovered)
@@ -71,7 +72,7 @@ class Reconciler:
 
 def abort_abandoned_uploads(client: S3Client, journal: Journal, settings: Settings, now: datetime | None = None) -> int:
     """Abort multipart uploads under our prefix that no journal entry knows and that are old enough."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=settings.upload.abandoned_multipart_after)
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=ABANDONED_MULTIPART_AFTER)
     known = journal.known_upload_ids()
     aborted = 0
     paginator = client.get_paginator("list_multipart_uploads")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import botocore.session
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+# boto3 >= 1.36 adds CRC32 trailers to every PUT by default, which several S3-compatible servers reject or
+# store inside the object; our integrity test is Content-MD5 and the ETag (and SHA256 where asked).
+CHECKSUMS: Final = "when_required"
 _loaders: dict[int, Any] = {}
 _making = threading.Lock()  # clients are made one at a time: botocore's sessions and loader are not thread-safe
 
@@ -53,8 +56,8 @@ def make_s3_client(
         read_timeout=read_timeout,
         retries={"mode": "standard", "total_max_attempts": attempts},
         max_pool_connections=max_pool,
-        request_checksum_calculation=s3.checksum,
-        response_checksum_validation=s3.checksum,
+        request_checksum_calculation=CHECKSUMS,
+        response_checksum_validation=CHECKSUMS,
         s3={"addressing_style": s3.addressing_style},
         tcp_keepalive=True,
     )

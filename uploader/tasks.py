@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from core.contract import PRIMARY, UPLOAD_TASK, UploadJob
 from core.settings import Settings
 from journal.files import Journal
+from uploader.constants import LEASE_SECONDS
 from uploader.deliver import Delivery, RetryPolicy, deliver
 from uploader.errors import InvalidPayload, PermanentError, RetryableError
 from uploader.leases import LeaseKeeper
@@ -67,10 +68,9 @@ def _make_delivery(slot: tuple[int, str], settings: Settings) -> Delivery:
             upload.backoff_cap,
             upload.failed_retry_base,
             upload.failed_retry_cap,
-            upload.suspect_attempts,
         ),
         clients=clients,
-        leases=LeaseKeeper(spool, upload.lease_seconds, settings.destination),
+        leases=LeaseKeeper(spool, LEASE_SECONDS, settings.destination),
     )
     return delivery
 

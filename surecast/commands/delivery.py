@@ -81,7 +81,10 @@ def send(files: tuple[Path, ...], key_prefix: str) -> None:
 @click.command()
 @click.option("--all", "everything", is_flag=True, help="Re-publish every unverified file, not only lost ones.")
 @click.option(
-    "--every", type=click.IntRange(min=0), default=0, help="Keep going: the reconciler beside a worker, until SIGTERM."
+    "--every",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Keep going (any N above 0): the reconciler beside a worker, until SIGTERM.",
 )
 @click.option("--destination", default=PRIMARY, show_default=True, help="Whose journal and queue.")
 def reconcile(everything: bool, every: int, destination: str) -> None:
@@ -100,8 +103,7 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
 
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        interval = loaded.model_copy(update={"upload": loaded.upload.model_copy(update={"reconcile_interval": every})})
-        reconcile_forever(interval, destination, stopped.wait)
+        reconcile_forever(loaded, destination, stopped.wait)
         return
     import redis
 

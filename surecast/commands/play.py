@@ -94,7 +94,7 @@ def play(
     setup_logging(loglevel)
     from client.origin import HttpOrigin, Origin, S3Origin, check_url
     from client.outputs import CheckOutput, Output, PlayOutput, RecordOutput, find_ffmpeg, find_ffplay
-    from client.serve import ServeOutput
+    from client.serve import SERVE_WINDOW, ServeOutput
     from client.session import Playback, PlayOptions
 
     cfg = settings.client
@@ -125,9 +125,7 @@ def play(
         if "play" in kinds:
             built.append(PlayOutput(find_ffplay(cfg.ffplay_path), f"surecast {url}"))
         if "serve" in kinds:
-            server = ServeOutput(
-                bind or cfg.serve_bind, cfg.serve_port if port is None else port, cfg.serve_window, url
-            )
+            server = ServeOutput(bind or cfg.serve_bind, cfg.serve_port if port is None else port, SERVE_WINDOW, url)
             built.append(server)
     except ClientError as exc:
         for out in built:

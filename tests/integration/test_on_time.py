@@ -1,5 +1,5 @@
 """On time, by itself: a dead worker costs seconds, and nothing waits for a command (real processes,
-SeaweedFS behind the fault proxy; the recovery deadline is the default SURECAST_UPLOAD_RECOVER_AFTER)."""
+SeaweedFS behind the fault proxy; the recovery deadline is production's, uploader.constants.RECOVER_AFTER)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from journal.files import State
 from tests.integration.test_delivery import send, wait_verified
 from tests.support.procs import kill, wait_until
 from tests.support.stack import Stack
-
-RECOVER_AFTER = 10.0  # the default
+from uploader.constants import RECOVER_AFTER
 
 
 def _states(stack: Stack, keys: list[str]) -> dict[str, int]:

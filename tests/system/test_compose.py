@@ -74,19 +74,60 @@ def _setting_variables() -> set[str]:
     return known_variables()
 
 
+# What a volunteer sets, shown first by deploy/.env.example and the README; every other setting is advanced.
+SHORT_LIST = [
+    "SURECAST_S3_BUCKET",
+    "SURECAST_S3_ENDPOINT_URL",
+    "SURECAST_S3_REGION",
+    "SURECAST_S3_ACCESS_KEY_ID",
+    "SURECAST_S3_SECRET_ACCESS_KEY",
+    "SURECAST_S3_PREFIX",
+    "SURECAST_S3_PUBLIC_URL",
+    "SURECAST_ENCODER_SOURCE",
+    "SURECAST_ENCODER_INGEST_KEY",
+    "SURECAST_ENCODER_AUDIO",
+    "SURECAST_ENCODER_RENDITIONS",
+    "SURECAST_ENCODER_CHANNEL",
+    "SURECAST_ENCODER_POLICY",
+    "SURECAST_BACKUPS",
+    "SURECAST_CONSOLE_USER",
+    "SURECAST_CONSOLE_PASSWORD",
+]
+
+
 # The files ------------------------------------------------------------------------------------------------
 
 
 def test_compose_passes_every_setting_to_the_containers() -> None:
+    from core.retired_settings import RETIRED
+
     passed = set(_compose_yaml("docker-compose.yml")["x-settings"])
     assert sorted(_setting_variables() - passed) == [], "add them to x-settings in docker-compose.yml"
     assert sorted(passed - _setting_variables()) == [], "no longer settings: remove them from x-settings"
+    # A retired name in .env is not passed either: the containers ignore it as they ignore any name not
+    # listed, rather than each printing the notice that `surecast` run outside Docker prints.
+    assert sorted(passed & set(RETIRED)) == []
 
 
-def test_env_example_explains_every_setting() -> None:
+def test_env_example_explains_every_setting_once_the_short_list_first() -> None:
+    from core.retired_settings import RETIRED
+
     text = (ROOT / "deploy" / ".env.example").read_text()
-    missing = sorted(name for name in _setting_variables() if f"{name}=" not in text)
-    assert missing == [], "explain them in deploy/.env.example"
+    lines = [line.removeprefix("# ").split("=", 1)[0] for line in text.splitlines() if line.startswith("# SURECAST_")]
+    settings = [name for name in lines if name in _setting_variables()]
+    assert sorted(settings) == sorted(_setting_variables()), "explain each setting once in deploy/.env.example"
+    assert sorted(set(lines) & set(RETIRED)) == [], "no longer settings: remove them from deploy/.env.example"
+    assert settings[: len(SHORT_LIST)] == SHORT_LIST
+    advanced = text.index("\n# ADVANCED")
+    assert text.index("# " + settings[len(SHORT_LIST)] + "=") > advanced > text.index("# " + SHORT_LIST[-1] + "=")
+
+
+def test_readme_lists_the_short_list_before_the_advanced_settings() -> None:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("\n## Settings\n") : text.index("\n## ", text.index("\n## Settings\n") + 1)]
+    advanced = section.index("\n### Advanced")
+    assert [name for name in SHORT_LIST if section.find(f"`{name}`") > advanced] == []
+    assert [name for name in SHORT_LIST if f"`{name}`" not in section] == []
 
 
 def test_compose_stack_has_the_venue_pc_shape() -> None:
