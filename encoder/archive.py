@@ -13,6 +13,7 @@ from core.encoder_settings import EncoderSection
 from core.hls import render_master_playlist
 from encoder.constants import POLL_INTERVAL
 from encoder.errors import ArchiveIncomplete
+from encoder.keys import is_slate
 from encoder.live import LivePlaylists, media_playlist
 from encoder.timeline import Entry, all_ready, is_ready
 
@@ -48,7 +49,8 @@ class DestinationArchive:
                 return
             live.update(now, ended=True)
             for edge in live.edges:
-                vod = media_playlist([Entry(s) for s in edge.segments], target=live.target(edge), vod=True)
+                recorded = [Entry(s) for s in edge.segments if not is_slate(s.name)]  # what the source sent
+                vod = media_playlist(recorded, target=live.target(edge), vod=True)
                 self.versions.offer(self.layout.vod_key(edge.spec.name), vod, force=True)
             master = render_master_playlist(live.variants(vod=True))
             self.versions.offer(self.layout.master_key(vod=True), master, force=True)

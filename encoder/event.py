@@ -29,11 +29,12 @@ from encoder.diskguard import DiskGuard
 from encoder.errors import ArchiveIncomplete, SourceError
 from encoder.ingest import Ingest, RenditionWatcher
 from encoder.ingest_gate import IngestGate
-from encoder.keys import PLAYLISTS_DIR, EventLayout, segment_seq
+from encoder.keys import PLAYLISTS_DIR, SLATES_DIR, EventLayout, is_slate, segment_seq
 from encoder.live import Edge, LivePlaylists
 from encoder.outputs import build_outputs
 from encoder.program_time import ProgramClock
 from encoder.pump import PublishPump
+from encoder.slate import SLATE_AFTER_TARGETS, Slates
 from encoder.sources import Source
 from encoder.speed import WINDOW as SPEED_WINDOW
 from encoder.speed import SpeedWatch
@@ -106,6 +107,7 @@ class LiveEvent:
             self.ffmpeg = FFmpegSupervisor(
                 self.cfg, source, ffmpeg_exe, codec, plan, self._next_seq, self._drain, self._restarted
             )
+        self.slates = Slates(ffmpeg_exe, self.cfg, self.spool / self.layout.spool_root / SLATES_DIR)
         self.speed = SpeedWatch()  # the top rendition's pace against real time
         self.slow_since: float | None = None
         self.low_disk = False
@@ -151,6 +153,7 @@ class LiveEvent:
         self.pump.start()
         try:
             self._adopt_leftovers()
+            self.slates.start()
             self.ffmpeg.start()
             ends = time.monotonic() + duration if duration else None
             while not self._stop_requested.is_set():
@@ -194,6 +197,7 @@ class LiveEvent:
             self._watch_disk()
             self.ffmpeg.check()
             self._drain()
+            self._maybe_slate(now)
             for output in self.outputs:
                 if output.journal.changed():  # its journal moved: something may have been verified
                     output.live.refresh_verified()
@@ -229,6 +233,28 @@ class LiveEvent:
                 if self.ffmpeg is not None:
                     self.ffmpeg.saw_segments()
 
+    def _maybe_slate(self, now: float) -> None:
+        """While FFmpeg is not producing (it exited, or its new run has no segment yet), list a slate in every
+        rendition whenever the live edge would otherwise wait longer than SLATE_AFTER_TARGETS segments."""
+        ff = self.ffmpeg
+        slates = self.slates.ready()
+        if ff is None or slates is None or ff.producing or not ff.source_ok or self.paused_since is not None:
+            return
+        if self._stop_requested.is_set() or not all(w.segments for w in self.watchers):
+            return
+        last = max((w.segments[-1] for w in self.watchers), key=lambda s: s.completed_at)
+        wait = last.duration if is_slate(last.name) else SLATE_AFTER_TARGETS * self.cfg.segment_seconds
+        if now - last.completed_at < wait:
+            return
+        # One capture time for the slate in every rendition: where the furthest of them ended.
+        program_time = max((w.segments[-1].program_time or 0.0) + w.segments[-1].duration for w in self.watchers)
+        for i, watcher in enumerate(self.watchers):
+            segment = watcher.add_slate(slates[watcher.rendition], self.cfg.segment_seconds, program_time, now)
+            if segment is not None:
+                self._track(i, segment)
+        self.pump.notify()
+        log.info("FFmpeg is not producing: a slate keeps the live edge moving")
+
     def _adopt_leftovers(self) -> None:
         for i, watcher in enumerate(self.watchers):
             for segment in watcher.adopt_leftovers():
@@ -236,7 +262,7 @@ class LiveEvent:
                 log.warning("%s: adopted %s, finished before the last encoder stopped", watcher.rendition, segment.name)
 
     def _track(self, rendition: int, segment: Segment) -> None:
-        if rendition == 0:
+        if rendition == 0 and not is_slate(segment.name):
             self.speed.saw(segment.completed_at, segment.duration, new_run=segment.discontinuity)
         for output in self.outputs:
             output.live.track(output.live.edges[rendition], segment)

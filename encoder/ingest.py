@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from core.contract import IMMUTABLE_CACHE_CONTROL, PRIORITY_LIVE, FileKind, UploadJob, content_type_of
 from core.files import file_md5
 from core.hls import MediaPlaylist, parse_playlist
-from encoder.keys import EventLayout, segment_seq
+from encoder.keys import EventLayout, segment_seq, slate_name
 from encoder.program_time import ProgramClock
 from journal.events import EventStore, Segment
 from journal.files import Journal
@@ -176,6 +177,36 @@ class RenditionWatcher:
         ctx.store.add(ctx.event, segment)
         self.segments.append(segment)
         self.discontinuity_pending = False
+        return segment
+
+    def add_slate(self, slate: Path, duration: float, program_time: float, now: float) -> Segment | None:
+        """List a copy of ``slate`` next, after a discontinuity; the next segment from FFmpeg follows another."""
+        ctx = self.ctx
+        name = slate_name(len(self.segments))
+        relative = ctx.layout.segment_path(self.rendition, name)
+        path = ctx.spool / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(slate, path)
+        size, md5 = file_md5(path, fsync=True)
+        key = ctx.layout.segment_key(self.rendition, name)
+        if not self._record(key, relative, size, md5, name):
+            return None
+        segment = Segment(
+            rendition=self.rendition,
+            msn=len(self.segments),
+            seq=self.last_seq,  # a slate takes no number from FFmpeg's sequence
+            key=key,
+            name=name,
+            path=relative,
+            duration=duration,
+            discontinuity=True,
+            completed_at=now,
+            program_time=program_time,
+            size=size,
+        )
+        ctx.store.add(ctx.event, segment)
+        self.segments.append(segment)
+        self.discontinuity_pending = True
         return segment
 
     def _journal_init(self, init: str) -> str | None:

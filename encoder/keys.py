@@ -9,10 +9,12 @@ Layout (keys under ``SURECAST_S3_PREFIX``, spool paths under ``SURECAST_SPOOL_DI
     <prefix>/<event>/<rendition>/vod.m3u8        VOD media playlist
     <prefix>/<event>/<rendition>/seg_<n>.ts      segments; n only grows within an event
     <prefix>/<event>/<rendition>/init_<n>.mp4    fMP4 init segment of the FFmpeg run starting at n
+    <prefix>/<event>/<rendition>/slate_<m>.ts    a slate listed while FFmpeg restarted (m: its place in the list)
 
     events/<event>/<rendition>/seg_<n>.ts        what FFmpeg writes (same names as the keys)
     events/<event>/<rendition>/ffmpeg.m3u8       FFmpeg's own playlist: the readiness signal, never uploaded
     events/<event>/playlists/<name>.<version>.m3u8   one new file per playlist version, never rewritten
+    events/<event>/slate/<rendition>.ts          the event's slate, rendered when it starts
 
 Segment numbers continue across FFmpeg and encoder restarts, so a key is never written twice.
 """
@@ -29,6 +31,7 @@ from core.destinations import channel_master_key
 EVENTS_DIR = "events"
 LOCAL_PLAYLIST = "ffmpeg.m3u8"
 PLAYLISTS_DIR = "playlists"
+SLATES_DIR = "slate"  # the event's slate per rendition, copied into the list while FFmpeg restarts
 _SEGMENT_NAME = re.compile(r"^seg_(\d+)\.(ts|m4s)$")
 
 
@@ -53,6 +56,15 @@ def segment_pattern(segment_type: str) -> str:
 def init_name(seq: int) -> str:
     """fMP4 init segment of the FFmpeg run whose first segment is ``seq``: each run gets its own."""
     return f"init_{seq}.mp4"
+
+
+def slate_name(msn: int) -> str:
+    """A slate's file name: numbered by its place in the rendition's list, so each is its own object."""
+    return f"slate_{msn}.ts"
+
+
+def is_slate(name: str) -> bool:
+    return PurePosixPath(name).name.startswith("slate_")
 
 
 def segment_seq(name: str) -> int | None:

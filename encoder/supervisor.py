@@ -82,6 +82,11 @@ class FFmpegSupervisor:
         self.run_had_segment = False
         log.info("FFmpeg %d started, segments from %d (%s)", self.proc.pid, start, self.source.spec)
 
+    @property
+    def producing(self) -> bool:
+        """A run is alive and has finished segments: the live edge is fed by FFmpeg."""
+        return self.proc is not None and self.run_had_segment
+
     def saw_segments(self) -> None:
         """The current run finished segments: the source works and the run is alive."""
         self.source_ok = self.run_had_segment = True
@@ -110,8 +115,13 @@ class FFmpegSupervisor:
         self.proc = None
         if not self.source_ok:
             raise SourceError(f"FFmpeg could not read the source (exit code {code}):\n{tail or '(no output)'}")
-        self.recent_failures = 0 if ran >= STABLE_RUN else self.recent_failures + 1
-        delay = backoff_delay(self.recent_failures, RESTART_BACKOFF_BASE, RESTART_BACKOFF_CAP)
+        self.recent_failures = 1 if ran >= STABLE_RUN else self.recent_failures + 1
+        # The first exit after a good run restarts at once (the live edge is waiting); quick repeats back off.
+        delay = (
+            0.0
+            if self.recent_failures == 1
+            else backoff_delay(self.recent_failures - 2, RESTART_BACKOFF_BASE, RESTART_BACKOFF_CAP)
+        )
         self.restarts += 1
         self.restart_at = mono + delay
         log.warning(
