@@ -9,6 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+MAXRATE_FACTOR = 1.1  # the video rate control's cap over the target rate
+# Measured on high-motion, noisy sources (mandelbrot zoom, noise over testsrc2) with a one-second buffer: the
+# largest segment reached 1.15 x (maxrate + audio); 1.3 keeps a margin above it.
+PEAK_HEADROOM = 1.3
+TS_OVERHEAD = 1.05  # MPEG-TS packets and PES headers over the elementary streams
+
 
 @dataclass(frozen=True)
 class Rendition:
@@ -21,9 +27,24 @@ class Rendition:
     audio_kbps: int = 128
 
     @property
+    def maxrate_kbps(self) -> int:
+        """The video rate the encoder's rate control caps at (its buffer holds one second of it)."""
+        return int(self.video_kbps * MAXRATE_FACTOR)
+
+    @property
     def bandwidth(self) -> int:
-        """Peak bits per second for the master playlist: the encoder's maxrate plus audio and TS overhead."""
-        return int((self.video_kbps * 1.1 + self.audio_kbps) * 1000 * 1.05)
+        """BANDWIDTH: the peak bit rate of any segment, what a player must be able to fetch in real time.
+
+        The capped video rate plus audio, with the headroom the hardest content measured needs over it
+        (MPEG-TS overhead and the rate control's one-second buffer): tests/bench/bench_bandwidth.py.
+        """
+        return int((self.maxrate_kbps + self.audio_kbps) * 1000 * PEAK_HEADROOM)
+
+    @property
+    def average_bandwidth(self) -> int:
+        """AVERAGE-BANDWIDTH of a live variant: the target rates plus MPEG-TS overhead (a VOD master gives
+        the measured one)."""
+        return int((self.video_kbps + self.audio_kbps) * 1000 * TS_OVERHEAD)
 
 
 PRESETS: dict[str, Rendition] = {

@@ -67,8 +67,10 @@ def _video_options(plan: EncodePlan, rendition: Rendition) -> dict[str, Any]:
     options: dict[str, Any] = {
         "c:v": plan.codec,
         "b:v": f"{rendition.video_kbps}k",
-        "maxrate": f"{int(rendition.video_kbps * 1.1)}k",
-        "bufsize": f"{rendition.video_kbps * 2}k",
+        # One second of buffer: a segment can only exceed the cap by what the buffer holds, which keeps the
+        # declared BANDWIDTH (core.ladder) above every segment even on hard content.
+        "maxrate": f"{rendition.maxrate_kbps}k",
+        "bufsize": f"{rendition.maxrate_kbps}k",
         "g": gop,
         "keyint_min": gop,
         "force_key_frames": f"expr:gte(t,n_forced*{cfg.segment_seconds:g})",

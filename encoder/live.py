@@ -9,6 +9,7 @@ rendition's live playlist is in the bucket holding at least three target duratio
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ from core.hls import (
 )
 from core.ladder import Rendition
 from encoder.command import codecs_attribute
-from encoder.keys import EventLayout, media_uri
+from encoder.keys import EventLayout, is_slate, media_uri
 from encoder.timeline import Entry, advance_frontier, discontinuities_before, is_ready, live_window
 from encoder.versions import PlaylistVersions
 from journal.events import Segment
@@ -72,6 +73,17 @@ def media_playlist(
     return render_media_playlist(
         MediaPlaylist(segments, target, media_sequence, discontinuity_sequence, vod=vod, ended=ended)
     )
+
+
+def measured_bandwidth(segments: Iterable[Segment]) -> tuple[int | None, int | None]:
+    """(peak, average) bits per second of the recorded segments (slates left out), for a VOD master: the
+    largest segment's rate and the whole's; (None, None) where sizes were not kept."""
+    recorded = [s for s in segments if s.size and s.duration > 0 and not is_slate(s.name)]
+    if not recorded:
+        return None, None
+    peak = max(s.size * 8 / s.duration for s in recorded)
+    average = sum(s.size for s in recorded) * 8 / sum(s.duration for s in recorded)
+    return math.ceil(peak), math.ceil(average)
 
 
 @dataclass(frozen=True)
@@ -198,15 +210,17 @@ class LivePlaylists:
                     (mirror.name, mirror.url(mirror.layout.vod_key(name) if vod else mirror.layout.live_key(name)))
                 )
             for pathway, uri in uris:
+                peak, average = measured_bandwidth(e.segments) if vod else (None, None)
                 found.append(
                     Variant(
                         uri,
-                        e.spec.bandwidth,
+                        peak or e.spec.bandwidth,
                         e.spec.width,
                         e.spec.height,
                         float(self.cfg.framerate),
                         codecs_attribute(e.spec, self.cfg.framerate),
                         pathway if self.mirrors else None,
+                        average or e.spec.average_bandwidth,
                     )
                 )
         return found

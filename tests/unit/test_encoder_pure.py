@@ -494,3 +494,24 @@ def test_the_one_parser_reads_back_what_the_one_renderer_writes() -> None:
     assert parse_playlist(render_hls(written)) == written
     variants = (Variant("720p/live.m3u8", 3_000_000, 1280, 720, 30.0, "avc1.4d401f,mp4a.40.2"),)
     assert parse_playlist(render_master_playlist(variants)) == MasterPlaylist(variants)
+
+
+def test_a_vod_master_gives_the_measured_peak_and_average_without_slates() -> None:
+    from encoder.live import measured_bandwidth
+
+    def seg(name: str, size: int, duration: float = 2.0) -> Segment:
+        return Segment("360p", 0, 0, f"k/{name}", name, name, duration, False, 0.0, None, None, 0.0, size)
+
+    recorded = [seg("seg_0.ts", 250_000), seg("seg_1.ts", 200_000), seg("seg_2.ts", 100_000, 1.0)]
+    assert measured_bandwidth(recorded) == (1_000_000, 880_000)
+    assert measured_bandwidth([*recorded, seg("slate_3.ts", 900_000)]) == (1_000_000, 880_000)
+    assert measured_bandwidth([seg("seg_0.ts", 0)]) == (None, None)  # an older journal kept no sizes
+
+
+@pytest.mark.parametrize("name", ["1080p", "720p", "480p", "360p", "240p", "180p"])
+def test_a_rung_declares_its_peak_above_its_capped_rate_and_an_average_below_it(name: str) -> None:
+    from core.ladder import PRESETS
+
+    rung = PRESETS[name]
+    capped = (rung.maxrate_kbps + rung.audio_kbps) * 1000
+    assert rung.average_bandwidth < capped < rung.bandwidth
