@@ -15,9 +15,9 @@ from pathlib import Path
 import redis
 from kombu.exceptions import OperationalError
 
+from core.publisher import Publisher
 from core.settings import Settings
 from journal.files import Journal
-from journal.outbox import Publisher, publish_due
 
 log = logging.getLogger(__name__)
 JOIN_TIMEOUT = 10.0
@@ -76,7 +76,7 @@ class PublishPump:
         try:
             sent = waiting = 0
             for journal, publisher in outboxes:
-                sent += publish_due(journal, publisher)
+                sent += journal.publish_due(publisher.publish)
                 waiting += journal.due_count()
         except (sqlite3.Error, OperationalError, redis.RedisError, OSError) as exc:
             log.warning("publishing skipped this round, will retry: %s", exc)

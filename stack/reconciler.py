@@ -19,11 +19,11 @@ from pathlib import Path
 
 import redis
 
+from core.publisher import Publisher
 from core.settings import Settings
 from encoder.keys import EventLayout
 from journal.events import EventStore
 from journal.files import Journal
-from journal.outbox import Publisher
 from uploader.errors import UploadError
 from uploader.queues import messages_held
 from uploader.reconcile import Reconciler, abort_abandoned_uploads

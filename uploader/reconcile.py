@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from core.publisher import Publisher
 from core.settings import Settings
 from journal.files import Journal
-from journal.outbox import Publisher, publish_due
 from uploader.errors import s3_errors
 from uploader.transfer import abort_multipart
 
@@ -65,7 +65,7 @@ class Reconciler:
             report.lost = journal.republish_stale(self.clock() - upload.reconcile_after)
             if report.lost:
                 log.info("reconciler: %d published file(s) Redis no longer holds; publishing them again", report.lost)
-        report.published = publish_due(journal, self.publisher)
+        report.published = journal.publish_due(self.publisher.publish)
         return report
 
 

@@ -103,8 +103,8 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
         return
     import redis
 
+    from core.publisher import Publisher
     from journal.files import Journal
-    from journal.outbox import Publisher, publish_due
     from uploader.errors import UploadError
     from uploader.queues import messages_held
     from uploader.reconcile import Reconciler, abort_abandoned_uploads
@@ -114,7 +114,9 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
     publisher = Publisher(settings)
     if everything:
         journal.republish_all_unverified()
-        count = publish_due(journal, publisher)
+        count = journal.publish_due(publisher.publish)
+        if publisher.broker_error:
+            click.echo(f"Redis unreachable, the files wait in the journal: {publisher.broker_error}", err=True)
     else:
         client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5)
         try:
@@ -135,16 +137,20 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
 def retry_failed() -> None:
     """Re-queue every failed file now, for every destination (they are also tried again by themselves)."""
     settings = settings_or_exit()
+    from core.publisher import Publisher
     from journal.files import Journal
-    from journal.outbox import Publisher, publish_due
 
     count = published = 0
+    unreachable = None
     for found in settings.destinations():
         served = settings.for_destination(found.name)
         journal = Journal(settings.spool.dir, destination=found.name)
         count += journal.requeue_failed()
         publisher = Publisher(served)
-        published += publish_due(journal, publisher)
+        published += journal.publish_due(publisher.publish)
+        unreachable = unreachable or publisher.broker_error
         publisher.close()
         journal.close()
     click.echo(f"re-queued {count} failed file(s), published {published}")
+    if unreachable:
+        click.echo(f"Redis unreachable, the others wait in the journal for the reconciler: {unreachable}", err=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from core.contract import FileKind, UploadJob
+from core.publisher import Publisher
 from core.settings import WorkerSection
 from journal.files import Journal, State
-from journal.outbox import Publisher, publish_due
 from tests.support.stack import Stack
 from uploader.deliver import Delivery, Outcome, deliver
 from uploader.errors import LocalFileError, UnsafePath
@@ -126,7 +126,7 @@ def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Sta
         journal.record(job)
     publisher = Publisher(settings)
     rows = [journal.get(j.key) for j in jobs]
-    assert publish_due(journal, publisher) == 3
+    assert journal.publish_due(publisher.publish) == 3
     client = stack.redis.client()
     other_venue = Publisher(settings.model_copy(update={"worker": WorkerSection(queue="other-venue")}))
     other_venue.publish([r for r in rows if r])  # another venue's messages on the same Redis do not count
