@@ -7,6 +7,7 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from core.settings import WorkerSection
 from journal.files import Journal, State
 from tests.support.stack import Stack
 from uploader.deliver import Delivery, Outcome, deliver
-from uploader.errors import LocalFileError, UnsafePath
+from uploader.errors import LocalFileError, UnsafePath, UploadVanished
 from uploader.parts import MIB
 from uploader.queues import messages_held
 from uploader.reconcile import Reconciler, abort_abandoned_uploads
@@ -116,6 +117,28 @@ def test_abandoned_multipart_uploads_are_aborted_but_journaled_ones_kept(stack: 
     assert abort_abandoned_uploads(ctx.client, ctx.journal, settings, now=later) == 1
     left = {u["UploadId"] for u in stack.s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads", [])}
     assert left == {kept, outside} and orphan not in left
+
+
+def test_a_multipart_upload_gone_before_completion_is_forgotten_and_the_next_attempt_delivers(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = delivery(stack)
+    job = spooled(stack, "gone.bin", 11 * MIB)
+    ctx.journal.record(job)
+    real_complete = ctx.client.complete_multipart_upload
+
+    def aborted_first(**kwargs: Any) -> Any:  # a twin delivery completed it, or someone aborted it
+        ctx.client.abort_multipart_upload(Bucket=kwargs["Bucket"], Key=kwargs["Key"], UploadId=kwargs["UploadId"])
+        return real_complete(**kwargs)
+
+    monkeypatch.setattr(ctx.client, "complete_multipart_upload", aborted_first)
+    with pytest.raises(UploadVanished):
+        deliver(job, ctx)
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.upload_id is None and row.state == State.QUEUED
+    monkeypatch.undo()
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    assert stack.stored_etag(job.key) is not None
 
 
 def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Stack) -> None:
