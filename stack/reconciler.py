@@ -3,7 +3,7 @@
 A few times a second the elected one runs a round of ``uploader.reconcile.Reconciler`` (dead workers'
 files, due retries, the link coming back, what Redis lost, the outbox). Every ``--every`` seconds it also
 aborts abandoned multipart uploads now and then; every two seconds it finishes events whose archive
-completed after their encoder stopped: `surecast finish-event` publishes their VOD, no command needed.
+completed after their encoder stopped: it publishes their VOD (``encoder.finish``), no command needed.
 """
 
 from __future__ import annotations
@@ -11,16 +11,19 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import redis
 
 from core.publisher import Publisher
 from core.settings import Settings
+from encoder.errors import EncoderError
+from encoder.event import LiveEvent
+from encoder.finish import publish_vod
 from encoder.keys import EventLayout
 from journal.events import EventStore
 from journal.files import Journal
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 TICK = 0.25  # seconds between rounds: what a due retry or a dead worker's file may wait beyond its time
 LOCK_TTL = 3.0  # a dead reconciler's place is taken this soon
 FINISH_EVERY = 2.0  # seconds between two looks for ended events whose archive is complete
+FINISH_STOP_TIMEOUT = 3.0  # seconds the events being finished get to stop when the reconciler does
 ABORT_EVERY = 20  # reconcile intervals between two sweeps for abandoned multipart uploads
 
 
@@ -61,9 +65,9 @@ class Election:
 
 
 class Finisher:
-    """Runs `surecast finish-event ID --destination D` for ended events whose segments are all verified on
-    this process's destination and whose VOD is not; marks an event archived once every destination has
-    its VOD."""
+    """Publishes the VOD of ended events whose segments are all verified on this process's destination and
+    whose VOD is not there yet (``encoder.finish.publish_vod``, in a thread per event, one at a time; a
+    failure is logged and tried again later); marks an event archived once every destination has its VOD."""
 
     def __init__(self, settings: Settings, events: EventStore) -> None:
         self.settings = settings
@@ -71,14 +75,13 @@ class Finisher:
         spool = Path(settings.spool.dir)
         self.journals = {d.name: Journal(spool, destination=d.name) for d in settings.destinations()}
         self.prefixes = {d.name: d.s3.prefix for d in settings.destinations()}
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.running: dict[str, threading.Thread] = {}
+        self._finishing: dict[str, LiveEvent] = {}  # the events being finished, to stop them
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def check(self, destination: str) -> None:
-        for event, proc in list(self.running.items()):
-            if proc.poll() is not None:
-                del self.running[event]
-                if proc.returncode:
-                    log.warning("finishing event %s ended with %s; trying again later", event, proc.returncode)
+        self.running = {event: thread for event, thread in self.running.items() if thread.is_alive()}
         for row in self.events.ended_unarchived():
             archived = {name: self._has_vod(name, row.event) for name in self.journals}
             if all(archived.values()):
@@ -90,18 +93,48 @@ class Finisher:
             if not self.journals[destination].segments_verified_under(layout.spool_root):
                 continue
             log.info("event %s: every segment verified on %s; publishing its VOD there", row.event, destination)
-            argv = [sys.executable, "-m", "surecast", "finish-event", row.event, "--destination", destination]
-            self.running[row.event] = subprocess.Popen(argv, stdin=subprocess.DEVNULL)  # noqa: S603
+            thread = threading.Thread(
+                target=self._publish, args=(row.event, destination), name=f"surecast-finish-{row.event}", daemon=True
+            )
+            self.running[row.event] = thread
+            thread.start()
+
+    def _publish(self, event: str, destination: str) -> None:
+        try:
+            publish_vod(self.settings, event, [destination], partial(self._started, event))
+        except (EncoderError, sqlite3.Error, OSError) as exc:
+            log.warning("finishing event %s on %s stopped, trying again later: %s", event, destination, exc)
+        finally:
+            with self._lock:
+                self._finishing.pop(event, None)
+
+    def _started(self, event: str, live: LiveEvent) -> None:
+        with self._lock:
+            self._finishing[event] = live
+            if self._stopping:
+                _abort(live)
 
     def _has_vod(self, destination: str, event: str) -> bool:
         key = EventLayout(self.prefixes[destination], event).master_key(vod=True)
         return self.journals[destination].is_verified(key)
 
-    def stop(self) -> None:
-        for proc in self.running.values():
-            proc.terminate()
+    def stop(self, timeout: float = FINISH_STOP_TIMEOUT) -> None:
+        """Stop waiting for the events being finished (they are tried again by the next reconciler)."""
+        with self._lock:
+            self._stopping = True
+            for live in self._finishing.values():
+                _abort(live)
+        deadline = time.monotonic() + timeout
+        for thread in self.running.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
         for journal in self.journals.values():
             journal.close()
+
+
+def _abort(live: LiveEvent) -> None:
+    """End an event's finishing now: the first request ends it cleanly, the second stops the wait."""
+    live.request_stop()
+    live.request_stop()
 
 
 def reconcile_forever(loaded: Settings, destination: str, stop: Callable[[float], bool]) -> None:
