@@ -12,11 +12,16 @@ and passes them down.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 import click
 
 from core.s3_section import S3Section
+
+# How the command line starts itself as a child process (a worker per destination, the stack's children);
+# below the command line nothing starts it: it is called.
+SURECAST = [sys.executable, "-m", "surecast"]
 
 
 def setup_logging(level: str) -> None:

@@ -15,12 +15,12 @@ from core.contract import FileKind, UploadJob
 from core.publisher import Publisher
 from core.settings import WorkerSection
 from journal.files import Journal, State
+from stack.reconciler import Reconciler, abort_abandoned_uploads
 from tests.support.stack import Stack
 from uploader.deliver import Delivery, Outcome, deliver
 from uploader.errors import LocalFileError, UnsafePath, UploadVanished
 from uploader.parts import MIB
 from uploader.queues import messages_held
-from uploader.reconcile import Reconciler, abort_abandoned_uploads
 from uploader.s3client import make_s3_client
 from uploader.transfer import Target
 
