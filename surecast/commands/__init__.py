@@ -5,7 +5,8 @@ and passes them down.
     status.py     status (and --watch), metrics
     encode.py     encode, finish-event
     play.py       play, player
-    stack.py      up, scale, flower, bucket-setup, embedded-s3
+    up.py         up (and the children it starts)
+    stack.py      scale, flower, bucket-setup, embedded-s3
     console.py    console, credentials
 """
 
