@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from core.publisher import Publisher
 from core.settings import Settings
 from journal.events import EventStore
 from journal.files import Journal
-from journal.outbox import Publisher, publish_due
 from report.status import UNKNOWN_REASON
 
 
@@ -34,7 +34,7 @@ class Actions:
                     requeued = journal.requeue_failed()
                 else:
                     requeued = journal.requeue_failed_with(None if reason == UNKNOWN_REASON else reason)
-                published = publish_due(journal, self._publisher)
+                published = journal.publish_due(self._publisher.publish)
             finally:
                 journal.close()
         return requeued, published

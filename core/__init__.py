@@ -6,10 +6,11 @@
     client_settings.py  ``SURECAST_CLIENT_*``
     service_settings.py ``SURECAST_FLOWER_*`` and ``SURECAST_METRICS_*``
     celeryconfig.py     the Celery/Redis settings publishers and workers must share
+    publisher.py        sends upload tasks into Redis by task name (a Celery app that knows only the broker)
     hls.py              the HLS model: one renderer and one parser (RFC 8216)
     files.py            streaming MD5 and durable writes of spool files
     backoff.py          capped, jittered exponential backoff
     errors.py           the root of every error surecast raises on purpose
 
-Pure but for files.py (which reads and writes the files it is given).
+Pure but for files.py (which reads and writes the files it is given) and publisher.py (which talks to Redis).
 """

@@ -4,8 +4,9 @@
     ├── SourceError         the source cannot be opened (no device, nothing there, unreadable file,
     │                       wrong URL): stop and tell the operator, restarting will not help
     ├── FFmpegNotFound      no FFmpeg binary at the configured path or in imageio-ffmpeg
-    └── ArchiveIncomplete   the event ended but some files were not verified in time; they stay
-                            journaled and the workers keep delivering them
+    ├── ArchiveIncomplete   the event ended but some files were not verified in time; they stay
+    │                       journaled and the workers keep delivering them
+    └── NothingRecorded     an event to finish has no segment: there is no VOD to publish
 
 An FFmpeg crash after the source worked is not an error: the encoder restarts it with backoff.
 """
@@ -22,6 +23,10 @@ class SourceError(EncoderError):
 
 
 class FFmpegNotFound(EncoderError):
+    pass
+
+
+class NothingRecorded(EncoderError):
     pass
 
 

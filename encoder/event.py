@@ -171,13 +171,20 @@ class LiveEvent:
             self._write_status("stopped")
 
     def finish_only(self) -> None:
-        """Publish the final and VOD playlists of an event whose encoder is gone (``surecast finish-event``)."""
+        """Publish the final and VOD playlists of an event whose encoder is gone (``encoder.finish``)."""
         self.pump.start()
         try:
             self._finish_archive()
         finally:
             self.pump.stop()
             self._write_status("stopped")
+
+    def close(self) -> None:
+        """Close the journal connections (the pump closes its own as it stops)."""
+        for output in self.outputs:
+            if output.journal is not self.journal:
+                output.journal.close()
+        self.journal.close()
 
     def _finish_archive(self) -> None:
         """The archive, and the event's state in the journal: archived, or ended and finished later by the

@@ -118,6 +118,22 @@ class DeliverySchedule:
                 "UPDATE files SET published_at = NULL WHERE key = ? AND state = 'queued'", [(k,) for k in keys]
             )
 
+    def publish_due(self, send: Callable[[list[FileRow]], Iterable[str]], limit: int = 500) -> int:
+        """Hand the due files to ``send`` (claimed first, so two publishers never send one twice); ``send``
+        returns the keys Redis took, and the others go back to wait. Returns how many went out."""
+        rows = self.claim_due(limit)
+        if not rows:
+            return 0
+        try:
+            sent = set(send(rows))
+        except BaseException:
+            self.unclaim(r.key for r in rows)  # what went out is unknown: sent again, which is harmless
+            raise
+        missed = [r.key for r in rows if r.key not in sent]
+        if missed:
+            self.unclaim(missed)
+        return len(sent)
+
     def due_count(self) -> int:
         """Files waiting to be published now (the encoder's pump reports them while Redis is down)."""
         return int(self._db.execute(f"SELECT count(*) FROM files WHERE {DUE}", (self._now(),)).fetchone()[0])  # noqa: S608

@@ -4,7 +4,8 @@ Starts an embedded Redis when the configured one does not answer on loopback, th
 (`surecast embedded-s3`) when no destination is configured, one upload worker with N processes, the
 encoder, Flower, the metrics endpoint and, with the embedded S3 server, the web player, each as a child
 process; Ctrl-C (or SIGTERM) ends the event cleanly and stops them in reverse order: the encoder first
-(its SIGINT finishes the event), then the workers, the S3 server, and Redis last.
+(its SIGINT finishes the event), then the workers, the S3 server, and Redis last. The command line plans
+its own children (``surecast.commands.up``): here they are started from the argvs given.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -42,9 +42,6 @@ from stack.embedded_s3_process import (
 )
 
 log = logging.getLogger(__name__)
-SURECAST = [sys.executable, "-m", "surecast"]
-
-
 REDIS_READY_TIMEOUT = 30.0
 S3_READY_TIMEOUT = 120.0
 S3_STOP_TIMEOUT = 15.0  # `surecast embedded-s3` stops weed within about 7 s
@@ -102,8 +99,9 @@ def embedded_redis(url: str, data_dir: Path) -> Child | None:
     return Child("redis", argv, signal.SIGTERM, 10, ready=lambda: redis_answers(url), ready_timeout=REDIS_READY_TIMEOUT)
 
 
-def embedded_s3_child(settings: Settings) -> tuple[Child, dict[str, str]]:
-    """`surecast embedded-s3` as a child, and the variables that point every other child at it.
+def embedded_s3_child(settings: Settings, argv: list[str]) -> tuple[Child, dict[str, str]]:
+    """The embedded S3 server as a child running ``argv`` (the command line's `surecast embedded-s3`), and
+    the variables that point every other child at it.
 
     The admin keys are made (or read) here, before the child starts, so both sides hold the same pair.
     """
@@ -115,7 +113,7 @@ def embedded_s3_child(settings: Settings) -> tuple[Child, dict[str, str]]:
     probe = admin_client(endpoint, keys, connect_timeout=1, read_timeout=2)
     child = Child(
         "s3",
-        [*SURECAST, "embedded-s3"],
+        argv,
         signal.SIGTERM,
         S3_STOP_TIMEOUT,
         ready=lambda: is_ready(probe, settings.s3.bucket),
@@ -128,28 +126,6 @@ def embedded_s3_child(settings: Settings) -> tuple[Child, dict[str, str]]:
         "SURECAST_S3_SECRET_ACCESS_KEY": keys.secret_access_key.get_secret_value(),
     }
     return child, env
-
-
-def plan_children(
-    workers: int,
-    encoder_args: list[str] | None,
-    flower: bool,
-    metrics: bool,
-    player_stream: str | None = None,
-) -> list[Child]:
-    """The surecast processes to run, in start order. Pure."""
-    children = [Child("worker", [*SURECAST, "worker", "-c", str(workers)], signal.SIGTERM, 60)]
-    if encoder_args is not None:
-        # SIGINT ends the event like Ctrl-C: final segments, then the VOD playlist.
-        children.append(Child("encoder", [*SURECAST, "encode", *encoder_args], signal.SIGINT, 60))
-    children.append(Child("console", [*SURECAST, "console"], signal.SIGTERM, 10))
-    if flower:
-        children.append(Child("flower", [*SURECAST, "flower"], signal.SIGTERM, 10))
-    if metrics:
-        children.append(Child("metrics", [*SURECAST, "metrics"], signal.SIGTERM, 5))
-    if player_stream is not None:
-        children.append(Child("player", [*SURECAST, "player", "--stream", player_stream], signal.SIGTERM, 5))
-    return children
 
 
 # The destination ------------------------------------------------------------------------------------------

@@ -1,26 +1,35 @@
-"""One `surecast worker` per destination, when there are several: a destination that is down or slow keeps
-its own processes busy and never takes a worker slot from another."""
+"""The upload worker as it runs on a venue PC: its Celery app with the reconciler beside it, and one worker
+per destination when there are several (a destination that is down or slow keeps its own processes busy
+and never takes a worker slot from another)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from core.settings import Settings
+from stack.reconciler import ReconcileStep
+from uploader.app import UploaderApp, make_app
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 60.0
 
 
-def run_per_destination(destinations: Sequence[str], extra: Sequence[str]) -> int:
-    """Run `surecast worker --destination NAME ...` for each name until a signal (passed on to all) or until
-    one of them ends (then the others are stopped too, so a supervisor restarts the whole set)."""
-    children = {
-        name: subprocess.Popen([sys.executable, "-m", "surecast", "worker", "--destination", name, *extra])  # noqa: S603
-        for name in destinations
-    }
+def worker_app(settings: Settings, destination: str) -> UploaderApp:
+    """The app of a worker serving ``destination``'s queue, which starts that destination's reconciler
+    beside it (``stack.reconciler.ReconcileStep``) and stops it with the worker."""
+    app = make_app(settings, destination)
+    app.steps["worker"].add(ReconcileStep)
+    return app
+
+
+def run_per_destination(workers: Mapping[str, Sequence[str]]) -> int:
+    """Run each destination's worker (its name -> the argv its caller built) until a signal (passed on to
+    all) or until one of them ends (then the others are stopped too, so a supervisor restarts the set)."""
+    children = {name: subprocess.Popen(list(argv)) for name, argv in workers.items()}  # noqa: S603
     stopping = False
 
     def forward(signum: int, frame: object) -> None:

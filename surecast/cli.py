@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.version import surecast_version
-from surecast.commands import console, delivery, encode, play, stack, status
+from surecast.commands import console, delivery, encode, play, stack, status, up
 
 
 @click.group()
@@ -21,7 +21,7 @@ for command in (
     delivery.reconcile,
     status.metrics,
     stack.scale,
-    stack.up,
+    up.up,
     delivery.retry_failed,
     encode.encode,
     encode.finish_event,

@@ -1,7 +1,8 @@
 """The Celery app of the upload workers, made from settings by ``make_app``.
 
-``surecast worker`` makes it from the settings it loaded; ``celery -A uploader worker`` finds the one
-``uploader/celery.py`` makes. Either way the tasks and the reconciler step read the settings from the app.
+A worker runs it with its reconciler beside it: ``stack.workers.worker_app`` adds that step, for
+``surecast worker`` and for ``celery -A uploader worker`` (``uploader/celery.py``). The tasks read the
+settings and the destination from the app.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from celery import Celery
 from core.celeryconfig import celery_config
 from core.contract import PRIMARY
 from core.settings import Settings
-from uploader.periodic import ReconcileStep
 from uploader.tasks import register_upload_task
 
 
@@ -26,10 +26,8 @@ class UploaderApp(Celery):
 
 
 def make_app(settings: Settings, destination: str = PRIMARY) -> UploaderApp:
-    """The workers' app: shared Celery config (publishing retries waits for Redis), the upload task, and
-    the reconciler of ``destination`` started beside every worker."""
+    """The workers' app: shared Celery config (publishing retries waits for Redis) and the upload task."""
     app = UploaderApp(settings, destination)
     app.conf.update(celery_config(settings, publish_forever=True))
     register_upload_task(app, settings, destination)
-    app.steps["worker"].add(ReconcileStep)
     return app

@@ -3,6 +3,9 @@
 Order of work: refuse unsafe paths before anything is read; skip stale or already-verified work;
 check the local file against what was journaled; skip the upload if an identical object is already
 stored; upload; run the integrity test; record the outcome in the journal.
+
+This is the one place the uploader writes the journal about an upload: ``uploader.transfer`` only talks
+to S3, and a multipart upload's progress comes back here (``Multipart``) to be journaled as it happens.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +34,7 @@ from uploader.errors import (
     RetryableError,
     Suspect,
     UnsafePath,
+    UploadVanished,
     reason_of,
 )
 from uploader.leases import LeaseKeeper
@@ -37,6 +42,7 @@ from uploader.parts import choose_part_size, uses_multipart
 from uploader.s3client import ClientPool
 from uploader.transfer import (
     Expected,
+    Multipart,
     Target,
     abort_multipart,
     check_returned_etag,
@@ -144,7 +150,7 @@ def deliver(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> Outcom
     journal.start_attempt(job.key, owner, ctx.leases.lease_seconds if ctx.leases else 0.0)
     try:
         with ctx.holding(job.key):
-            outcome = _upload(job, path, row.attempts + 1, ctx)
+            outcome = _upload(job, row, path, ctx)
     except Suspect as exc:
         if row.suspects + 1 < ctx.retry.suspect_attempts:
             journal.schedule_retry(
@@ -185,12 +191,14 @@ def _keep_latest_on_top(job: UploadJob, ctx: Delivery) -> None:
     )
     ctx.journal.reopen(job.key)
     try:
-        _upload(newer.job(job.destination), spool_file(ctx.spool_dir, newer.path), newer.attempts + 1, ctx)
+        _upload(newer.job(job.destination), newer, spool_file(ctx.spool_dir, newer.path), ctx)
     except (RetryableError, PermanentError) as exc:
         log.warning("%s: newest version left for its own task and the reconciler: %s", job.key, exc)
 
 
-def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
+def _upload(job: UploadJob, row: FileRow, path: Path, ctx: Delivery) -> Outcome:
+    """Upload ``job`` (journaled as ``row``) and test what landed; the journal records the outcome."""
+    attempt = row.attempts + 1
     started = ctx.clock()
     try:
         size = path.stat().st_size
@@ -211,7 +219,7 @@ def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
             return Outcome.ALREADY_STORED
     try:
         if part_size:
-            landed = put_multipart(client, ctx.journal, ctx.target, job, path, part_size)
+            landed = put_multipart(client, ctx.target, job, path, part_size, _journaled(row, ctx.journal))
         else:
             sha = _local_digest(job, path, None, ctx).sha256 if ctx.target.sha256 else None
             landed = put_single(client, ctx.target, job, path, sha)
@@ -223,6 +231,9 @@ def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
         # The server refused the body, or what landed differs: a file changed on disk is permanent,
         # a transit error is not.
         _local_digest(job, path, part_size, ctx)
+        raise
+    except UploadVanished:
+        ctx.journal.set_multipart(job.key, None, None)
         raise
     ctx.journal.mark_verified(job.key, job.md5)
     if ctx.clients:
@@ -236,6 +247,14 @@ def _upload(job: UploadJob, path: Path, attempt: int, ctx: Delivery) -> Outcome:
         ctx.clock() - started,
     )
     return Outcome.UPLOADED
+
+
+def _journaled(row: FileRow, journal: Journal) -> Multipart:
+    """The multipart upload journaled for ``row`` to resume, and the journal's record of a new upload and
+    of each part as it lands (progress also tells the reconciler that a long upload is alive)."""
+    return Multipart(
+        row.upload_id, row.part_size, partial(journal.set_multipart, row.key), partial(journal.record_part, row.key)
+    )
 
 
 def _local_digest(job: UploadJob, path: Path, part_size: int | None, ctx: Delivery) -> FileDigest:

@@ -6,9 +6,11 @@
     │   ├── Throttled           500, 503 SlowDown, RequestTimeout and the like
     │   ├── Suspect             what a mangled request or a middlebox gets (SignatureDoesNotMatch,
     │   │                       InvalidRequest, a bare 4xx, an HTML page): retried a few times, then failed
-    │   └── IntegrityError      what landed differs from the local file (ETag, size, checksum), or the
-    │                           server refused the body because it did not match its Content-MD5 or
-    │                           checksum (BadDigest): the bytes were corrupted on the way
+    │   ├── IntegrityError      what landed differs from the local file (ETag, size, checksum), or the
+    │   │                       server refused the body because it did not match its Content-MD5 or
+    │   │                       checksum (BadDigest): the bytes were corrupted on the way
+    │   └── UploadVanished      the multipart upload being completed is gone (a twin delivery completed
+    │                           it, or it was aborted): forget it; the next attempt checks the object
     └── PermanentError          mark the file failed, keep it on disk, retry it on a slow schedule
         ├── AccessDenied        credentials rejected or not allowed
         ├── NoSuchBucket        the bucket does not exist
@@ -53,6 +55,10 @@ class Throttled(RetryableError):
 
 
 class IntegrityError(RetryableError):
+    pass
+
+
+class UploadVanished(RetryableError):
     pass
 
 

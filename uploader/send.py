@@ -16,9 +16,9 @@ from core.contract import (
     content_type_of,
 )
 from core.files import copy_with_md5
+from core.publisher import Publisher
 from core.settings import Settings
 from journal.files import FileRow, Journal
-from journal.outbox import Publisher, publish_due
 
 SENT_DIR = "sent"
 
@@ -77,7 +77,7 @@ def send_files(settings: Settings, files: list[Path], key_prefix: str) -> Iterat
                     destination=served.destination,
                 )
                 journal.record(job, priority=PRIORITY_BACKFILL)
-                publish_due(journal, publisher)
+                journal.publish_due(publisher.publish)
                 row = journal.get(key)
                 assert row is not None
                 yield served.destination, served.s3.bucket, row, row.published_at is not None

@@ -1,6 +1,8 @@
 """Send one spool file to S3 (single PUT or resumable multipart) and verify what landed.
 
-Every call to S3 runs inside ``s3_errors(key)``, the one place botocore errors become ours.
+Every call to S3 runs inside ``s3_errors(key)``, the one place botocore errors become ours. Nothing here
+writes the journal: a multipart upload reports its progress to callbacks (``Multipart``), and the caller
+(``uploader.deliver``) journals it.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from core.contract import MD5_METADATA, UploadJob
-from journal.files import Journal
 from uploader import checksums
 from uploader.digest import FileDigest
-from uploader.errors import IntegrityError, LocalFileError, PermanentError, RetryableError, s3_errors
+from uploader.errors import IntegrityError, LocalFileError, PermanentError, UploadVanished, s3_errors
 from uploader.parts import plan_parts
 
 if TYPE_CHECKING:
@@ -53,6 +55,18 @@ class Expected:
             etag = digest.md5
             sha = checksums.sha256_b64(digest.sha256) if digest.sha256 else None
         return cls(job.size, etag, sha, digest.md5)
+
+
+@dataclass(frozen=True)
+class Multipart:
+    """A multipart upload's bookkeeping, kept by the caller: the upload journaled earlier (resumed if S3
+    still holds it with the same part size), and what to call when a new upload starts and as each part
+    lands, so that an interrupted upload resumes where it stopped."""
+
+    upload_id: str | None
+    part_size: int | None
+    on_upload_started: Callable[[str, int], None]  # (upload id, part size)
+    on_part: Callable[[str, int, str, int], None]  # (upload id, part number, ETag, bytes)
 
 
 @dataclass(frozen=True)
@@ -94,15 +108,16 @@ def put_single(client: S3Client, target: Target, job: UploadJob, path: Path, sha
 
 
 def put_multipart(
-    client: S3Client, journal: Journal, target: Target, job: UploadJob, path: Path, part_size: int
+    client: S3Client, target: Target, job: UploadJob, path: Path, part_size: int, progress: Multipart
 ) -> Landed:
-    """Upload ``path`` in parts, resuming a journaled upload; each part is hashed as it is read.
+    """Upload ``path`` in parts, resuming ``progress``'s upload; each part is hashed as it is read.
 
     Parts already in S3 with the right MD5 (per ListParts) are read and hashed but not sent again.
-    Raises LocalFileError before completing if the file no longer hashes to the journaled MD5.
+    Raises LocalFileError before completing if the file no longer hashes to the journaled MD5, and
+    UploadVanished if the upload is gone when it is completed.
     """
     key = job.key
-    upload_id, present = _resume_or_create(client, journal, target, job, part_size)
+    upload_id, present = _resume_or_create(client, target, job, part_size, progress)
     sent = 0
     whole = hashlib.md5()
     part_md5s: list[bytes] = []
@@ -138,7 +153,7 @@ def put_multipart(
             returned = checksums.strip_etag(resp["ETag"])
             if checksums.etag_is_md5(returned, resp.get("ServerSideEncryption")) and returned != md5.hex():
                 raise IntegrityError(f"{key}: part {part.number} landed with ETag {returned}, sent {md5.hex()}")
-            journal.record_part(key, upload_id, part.number, returned, part.size)
+            progress.on_part(upload_id, part.number, returned, part.size)
     if whole.hexdigest() != job.md5:
         raise LocalFileError(f"{key}: spool file {job.path} changed since it was journaled (MD5 differs)")
     with s3_errors(key):
@@ -153,8 +168,7 @@ def put_multipart(
             if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
             # Completed by a twin delivery, or aborted: the next attempt checks the object or starts anew.
-            journal.set_multipart(key, None, None)
-            raise RetryableError(f"{key}: multipart upload {upload_id} vanished before completion") from exc
+            raise UploadVanished(f"{key}: multipart upload {upload_id} vanished before completion") from exc
     expected = Expected(
         job.size,
         checksums.multipart_etag(part_md5s),
@@ -165,20 +179,19 @@ def put_multipart(
 
 
 def _resume_or_create(
-    client: S3Client, journal: Journal, target: Target, job: UploadJob, part_size: int
+    client: S3Client, target: Target, job: UploadJob, part_size: int, progress: Multipart
 ) -> tuple[str, dict[int, str]]:
-    """The journaled upload and the parts S3 holds for it, or a new upload (journaled at once)."""
-    row = journal.get(job.key)
-    if row and row.upload_id and row.part_size == part_size:
-        listed = _list_parts(client, target.bucket, job.key, row.upload_id)
+    """The journaled upload and the parts S3 holds for it, or a new upload (reported at once)."""
+    if progress.upload_id and progress.part_size == part_size:
+        listed = _list_parts(client, target.bucket, job.key, progress.upload_id)
         if listed is not None:
-            return row.upload_id, listed
+            return progress.upload_id, listed
     extra: dict[str, Any] = _headers(job)
     if target.sha256:
         extra["ChecksumAlgorithm"] = "SHA256"
     with s3_errors(job.key):
         upload_id = client.create_multipart_upload(Bucket=target.bucket, Key=job.key, **extra)["UploadId"]
-    journal.set_multipart(job.key, upload_id, part_size)
+    progress.on_upload_started(upload_id, part_size)
     return upload_id, {}
 
 

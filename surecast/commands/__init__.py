@@ -5,19 +5,25 @@ and passes them down.
     status.py     status (and --watch), metrics
     encode.py     encode, finish-event
     play.py       play, player
-    stack.py      up, scale, flower, bucket-setup, embedded-s3
+    up.py         up (and the children it starts)
+    stack.py      scale, flower, bucket-setup, embedded-s3
     console.py    console, credentials
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 import click
 
 from core.s3_section import S3Section
 from core.version import surecast_version
+
+# How the command line starts itself as a child process (a worker per destination, the stack's children);
+# below the command line nothing starts it: it is called.
+SURECAST = [sys.executable, "-m", "surecast"]
 
 
 def setup_logging(level: str) -> None:

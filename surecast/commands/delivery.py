@@ -11,7 +11,7 @@ import click
 from core.contract import PRIMARY
 from core.settings import settings_or_exit
 from core.version import surecast_version
-from surecast.commands import report_preflight, setup_logging
+from surecast.commands import SURECAST, report_preflight, setup_logging
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -36,8 +36,8 @@ def worker(
         from stack.workers import run_per_destination
 
         extra = [f"--loglevel={loglevel}", *([f"--concurrency={concurrency}"] if concurrency else []), *ctx.args]
-        sys.exit(run_per_destination(names, extra))
-    from uploader.app import make_app
+        sys.exit(run_per_destination({name: [*SURECAST, "worker", "--destination", name, *extra] for name in names}))
+    from stack.workers import worker_app
 
     try:
         served = settings.for_destination(destination or PRIMARY)
@@ -55,7 +55,7 @@ def worker(
         f"--hostname={hostname or node}",
         *ctx.args,
     ]
-    make_app(settings, served.destination).worker_main(argv)
+    worker_app(settings, served.destination).worker_main(argv)
 
 
 @click.command()
@@ -107,18 +107,18 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
         return
     import redis
 
+    from core.publisher import Publisher
     from journal.files import Journal
-    from journal.outbox import Publisher, publish_due
+    from stack.reconciler import Reconciler, abort_abandoned_uploads
     from uploader.errors import UploadError
     from uploader.queues import messages_held
-    from uploader.reconcile import Reconciler, abort_abandoned_uploads
     from uploader.s3client import make_s3_client
 
     journal = Journal(settings.spool.dir, destination=settings.destination)
     publisher = Publisher(settings)
     if everything:
         journal.republish_all_unverified()
-        count = publish_due(journal, publisher)
+        count = journal.publish_due(publisher.publish)
     else:
         client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5)
         try:
@@ -127,6 +127,8 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
             raise click.ClickException(f"Redis unreachable, nothing re-published: {exc}") from None
         count = Reconciler(journal, publisher, settings).round(held).published
     click.echo(f"re-published {count} file(s)")
+    if publisher.broker_error:
+        click.echo(f"Redis unreachable, the others wait in the journal: {publisher.broker_error}", err=True)
     try:
         aborted = abort_abandoned_uploads(make_s3_client(settings.s3), journal, settings)
         click.echo(f"aborted {aborted} abandoned multipart upload(s)")
@@ -139,16 +141,20 @@ def reconcile(everything: bool, every: int, destination: str) -> None:
 def retry_failed() -> None:
     """Re-queue every failed file now, for every destination (they are also tried again by themselves)."""
     settings = settings_or_exit()
+    from core.publisher import Publisher
     from journal.files import Journal
-    from journal.outbox import Publisher, publish_due
 
     count = published = 0
+    unreachable = None
     for found in settings.destinations():
         served = settings.for_destination(found.name)
         journal = Journal(settings.spool.dir, destination=found.name)
         count += journal.requeue_failed()
         publisher = Publisher(served)
-        published += publish_due(journal, publisher)
+        published += journal.publish_due(publisher.publish)
+        unreachable = unreachable or publisher.broker_error
         publisher.close()
         journal.close()
     click.echo(f"re-queued {count} failed file(s), published {published}")
+    if unreachable:
+        click.echo(f"Redis unreachable, the others wait in the journal for the reconciler: {unreachable}", err=True)

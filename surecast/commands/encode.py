@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from core.encoder_settings import EncoderSection
 from core.settings import Settings, settings_or_exit
-from encoder.errors import ArchiveIncomplete, EncoderError, SourceError
+from encoder.errors import ArchiveIncomplete, EncoderError, NothingRecorded, SourceError
 from surecast.commands import report_preflight, setup_logging
 
 EXIT_SOURCE = 2
@@ -100,24 +100,18 @@ def encode(
 def finish_event(event_id: str, destinations: tuple[str, ...], loglevel: str) -> None:
     """Publish the VOD playlist of an event whose encoder ended before its archive was complete."""
     setup_logging(loglevel)
-    from encoder.event import LiveEvent
-    from encoder.prepare import recorded_ladder
+    from encoder.finish import publish_vod
 
-    settings = recorded_ladder(_load({"event_id": event_id}), event_id)
+    settings = _load({"event_id": event_id})
     known = [d.name for d in settings.destinations()]
     unknown = [d for d in destinations if d not in known]
     if unknown:
         raise click.BadParameter(f"no destination {unknown[0]!r}; the destinations are {', '.join(known)}")
-    event = LiveEvent(settings, event_id, source=None, destinations=destinations or None)
-    _stop_on_signals(event.request_stop)
-    if not any(r.segments for r in event.renditions):
-        event.store.mark_archived(event_id)  # nothing to publish: the reconciler need not try again
-        raise click.ClickException(
-            f"no segments recorded for event {event_id} (renditions {settings.encoder.renditions})"
-        )
     try:
-        event.finish_only()
+        master = publish_vod(settings, event_id, destinations, lambda event: _stop_on_signals(event.request_stop))
+    except NothingRecorded as exc:
+        raise click.ClickException(str(exc)) from None
     except ArchiveIncomplete as exc:
         click.echo(f"surecast: {exc}", err=True)
         sys.exit(EXIT_INCOMPLETE)
-    click.echo(f"surecast: event {event_id} complete: {event.layout.master_key(vod=True)}")
+    click.echo(f"surecast: event {event_id} complete: {master}")

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from journal.files import Journal
-from tests.support.procs import wait_until
+from tests.support.procs import wait_until, worker_child_role
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import Stack, running_stack
 
@@ -27,13 +27,13 @@ MB = 1_000_000
 
 
 def worker_processes(stack: Stack) -> dict[str, psutil.Process]:
-    """Every process of every worker: main, pool children, reconciler, named for the report."""
+    """Every process of every worker: main, pool children, reconciler, resource tracker, named for the report."""
     found: dict[str, psutil.Process] = {}
     for n, proc in enumerate(stack.workers):
         main = psutil.Process(proc.pid)
         found[f"w{n} main"] = main
         for child in main.children(recursive=True):
-            role = "reconciler" if "reconcile" in " ".join(child.cmdline()) else "pool"
+            role = worker_child_role(child.cmdline())
             found[f"w{n} {role} {child.pid}"] = child
     return found
 

@@ -36,9 +36,9 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from core.contract import PRIORITY_LIVE, FileKind, UploadJob
+from core.publisher import Publisher
 from core.settings import Settings
 from journal.files import Journal
-from journal.outbox import Publisher, publish_due
 from tests.support.procs import RedisServer, free_port, spawn, terminate, wait_until
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import BIN
@@ -197,7 +197,7 @@ def surecast_run(spool: Path, files: list[Path], env: dict[str, str], redis_pid:
     before = journal.totals().files["verified"]
     for job in jobs:
         journal.record(job, priority=PRIORITY_LIVE)
-    assert publish_due(journal, Publisher(settings), limit=len(jobs)) == len(jobs)  # as the encoder publishes
+    assert journal.publish_due(Publisher(settings).publish, limit=len(jobs)) == len(jobs)  # as the encoder publishes
     log = tmp / f"worker-{tag}.log"
     worker = spawn([str(BIN / "surecast"), "worker", "-c", str(CONCURRENCY), "-l", "INFO"], env, log)
     try:

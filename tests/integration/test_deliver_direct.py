@@ -7,19 +7,20 @@ import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from core.contract import FileKind, UploadJob
+from core.publisher import Publisher
 from core.settings import WorkerSection
 from journal.files import Journal, State
-from journal.outbox import Publisher, publish_due
+from stack.reconciler import Reconciler, abort_abandoned_uploads
 from tests.support.stack import Stack
 from uploader.deliver import Delivery, Outcome, deliver
-from uploader.errors import LocalFileError, UnsafePath
+from uploader.errors import LocalFileError, UnsafePath, UploadVanished
 from uploader.parts import MIB
 from uploader.queues import messages_held
-from uploader.reconcile import Reconciler, abort_abandoned_uploads
 from uploader.s3client import make_s3_client
 from uploader.transfer import Target
 
@@ -118,6 +119,28 @@ def test_abandoned_multipart_uploads_are_aborted_but_journaled_ones_kept(stack: 
     assert left == {kept, outside} and orphan not in left
 
 
+def test_a_multipart_upload_gone_before_completion_is_forgotten_and_the_next_attempt_delivers(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = delivery(stack)
+    job = spooled(stack, "gone.bin", 11 * MIB)
+    ctx.journal.record(job)
+    real_complete = ctx.client.complete_multipart_upload
+
+    def aborted_first(**kwargs: Any) -> Any:  # a twin delivery completed it, or someone aborted it
+        ctx.client.abort_multipart_upload(Bucket=kwargs["Bucket"], Key=kwargs["Key"], UploadId=kwargs["UploadId"])
+        return real_complete(**kwargs)
+
+    monkeypatch.setattr(ctx.client, "complete_multipart_upload", aborted_first)
+    with pytest.raises(UploadVanished):
+        deliver(job, ctx)
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.upload_id is None and row.state == State.QUEUED
+    monkeypatch.undo()
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    assert stack.stored_etag(job.key) is not None
+
+
 def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Stack) -> None:
     settings = stack.settings()
     journal = stack.journal()
@@ -126,7 +149,7 @@ def test_the_reconciler_leaves_a_backlog_alone_that_redis_still_holds(stack: Sta
         journal.record(job)
     publisher = Publisher(settings)
     rows = [journal.get(j.key) for j in jobs]
-    assert publish_due(journal, publisher) == 3
+    assert journal.publish_due(publisher.publish) == 3
     client = stack.redis.client()
     other_venue = Publisher(settings.model_copy(update={"worker": WorkerSection(queue="other-venue")}))
     other_venue.publish([r for r in rows if r])  # another venue's messages on the same Redis do not count

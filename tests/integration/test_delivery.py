@@ -8,16 +8,18 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 from celery import Celery
 
 from core.celeryconfig import celery_config
 from core.contract import PRIORITY_BACKFILL, PRIORITY_LIVE, UPLOAD_TASK
 from journal.files import State
-from tests.support.procs import kill, wait_until
+from tests.support.procs import kill, wait_until, worker_child_role
 from tests.support.stack import Stack, delivered_keys
 from uploader.checksums import multipart_etag
 from uploader.parts import MIB, plan_parts
@@ -179,6 +181,28 @@ def test_flushed_redis_is_refilled_by_the_reconciler(stack: Stack) -> None:
     wait_verified(stack, keys, 60)
     assert "Redis no longer holds" in stack.worker_log()
     assert stack.journal().totals().files["verified"] == 10
+
+
+def test_the_reconciler_is_a_child_process_of_the_worker_and_ends_with_it(stack: Stack) -> None:
+    """Started as a function in a spawned process (not the surecast command), stopped when the worker stops,
+    and gone by itself when the worker is killed (no step can stop it then)."""
+
+    def reconciler_of(worker: subprocess.Popen[bytes]) -> psutil.Process | None:
+        children = psutil.Process(worker.pid).children()
+        found = [c for c in children if worker_child_role(c.cmdline()) == "reconciler"]
+        return found[0] if found else None
+
+    for plain_celery in (False, True):
+        worker = stack.start_worker(plain_celery=plain_celery)
+        child = wait_until(lambda w=worker: reconciler_of(w), 30, message="no reconciler beside the worker")
+        assert not any("surecast" in part for part in child.cmdline()), child.cmdline()
+        os.kill(worker.pid, signal.SIGTERM)  # the worker alone (not its group): its step stops the reconciler
+        assert worker.wait(30) == 0
+        assert not psutil.wait_procs([child], timeout=10)[1], "the reconciler outlived its worker"
+    worker = stack.start_worker()
+    child = wait_until(lambda: reconciler_of(worker), 30, message="no reconciler beside the worker")
+    os.kill(worker.pid, signal.SIGKILL)  # the main process only: nothing stops the reconciler but itself
+    assert not psutil.wait_procs([child], timeout=10)[1], "the reconciler outlived its killed worker"
 
 
 def test_missing_bucket_fails_clearly_without_a_retry_storm_and_requeue_works(stack: Stack) -> None:

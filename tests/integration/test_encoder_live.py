@@ -252,12 +252,19 @@ def test_redis_down_for_10s_encoding_goes_on_and_every_file_is_published_after(s
     before = encoder.segments()
     stack.redis.stop()
     down_at = time.time()
-    time.sleep(10)
+    waiting: list[int] = []
+    while time.time() < down_at + 10:
+        waiting.append(encoder.status().get("waiting_for_redis", 0))
+        time.sleep(0.1)
     during = encoder.segments()
     stack.redis.restart()
     assert during >= before + 4, f"encoding paused while Redis was down: {before} -> {during} segments"
     assert encoder.wait(90) == 0, encoder.output()[-3000:]
     assert_archive_complete(stack)
+    output = encoder.output()
+    assert output.count("Redis unreachable") == 1, output[-3000:]  # once for the outage, not once per retry
+    assert output.count("Redis reachable again") == 1, output[-3000:]
+    assert max(waiting) > 0, "the status never said files wait for Redis"
     journal = stack.journal()
     try:
         rows = journal._db.execute(
@@ -267,6 +274,21 @@ def test_redis_down_for_10s_encoding_goes_on_and_every_file_is_published_after(s
         journal.close()
     assert rows, "nothing was journaled while Redis was down"
     assert all(r["published_at"] and r["published_at"] >= down_at + 9 for r in rows)
+
+
+def test_a_healthy_event_never_says_redis_is_unreachable(stack: Stack) -> None:
+    """Issue 19: files journaled while a publishing round runs are not a sign that Redis is away."""
+    stack.start_worker(concurrency=2)
+    encoder = start_encoder(stack, 20)
+    waiting: list[int] = []
+    while encoder.proc.poll() is None:
+        waiting.append(encoder.status().get("waiting_for_redis", 0))
+        time.sleep(0.05)
+    assert encoder.wait(90) == 0, encoder.output()[-3000:]
+    assert_archive_complete(stack)
+    output = encoder.output()
+    assert "Redis unreachable" not in output and "reachable again" not in output, output[-3000:]
+    assert len(waiting) > 100 and max(waiting) == 0, f"the status said files wait for Redis: {max(waiting)}"
 
 
 def test_live_edge_policy_shows_a_gap_and_the_archive_is_complete_after_recovery(stack: Stack) -> None:

@@ -18,6 +18,8 @@ from typing import Any
 import psutil
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tests.support.procs import worker_child_role
+
 JOIN_TIMEOUT = 10.0
 
 
@@ -143,7 +145,7 @@ def _role(proc: psutil.Process, root: psutil.Process) -> str:
     if proc.pid == root.pid:
         return "main"
     try:
-        return "reconciler" if "reconcile" in proc.cmdline() else "pool child"
+        return worker_child_role(proc.cmdline())
     except psutil.Error:
         return "pool child"
 

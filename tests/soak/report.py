@@ -46,7 +46,7 @@ def surecast_lines(r: SurecastResult) -> list[str]:
         f"link faults injected {r.link_faults_injected}",
         f"peak spool {r.peak_spool / MB:.1f} MB | peak worker RSS {r.peak_worker_rss / MB:.1f} MB "
         f"(one process: {r.peak_worker_rss_role}), "
-        f"{r.peak_worker_tree_rss / MB:.1f} MB (one worker: main + pool + reconciler)",
+        f"{r.peak_worker_tree_rss / MB:.1f} MB (one worker: main + pool + reconciler + resource tracker)",
         f"FFmpeg: restarts {r.ffmpeg_restarts}, largest gap between segments {r.cadence.max_gap:.2f} s, "
         f"gaps > 1.5 segments {r.cadence.late}, media {r.cadence.media_seconds:.1f} s in "
         f"{r.cadence.wall_seconds:.1f} s wall -> stalled: {'yes' if r.cadence.late or r.ffmpeg_restarts else 'no'}",

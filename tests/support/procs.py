@@ -38,6 +38,16 @@ S3_ENV = {
 }
 
 
+def worker_child_role(cmdline: Sequence[str]) -> str:
+    """What a process below an upload worker's main process is: the reconciler (a spawned interpreter),
+    multiprocessing's resource tracker (which spawning starts), or a prefork pool child (a fork of the main
+    process, with its command line)."""
+    line = " ".join(cmdline)
+    if "resource_tracker" in line:
+        return "resource tracker"
+    return "reconciler" if "spawn_main" in line else "pool child"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -23,7 +23,17 @@ from botocore.config import Config
 from core.settings import Settings
 from journal.files import Journal
 from tests.support.faultproxy import FaultProxy
-from tests.support.procs import S3_ENV, RedisServer, S3Server, free_port, log_tail, spawn, terminate, wait_until
+from tests.support.procs import (
+    S3_ENV,
+    RedisServer,
+    S3Server,
+    free_port,
+    log_tail,
+    spawn,
+    terminate,
+    wait_until,
+    worker_child_role,
+)
 from tests.support.seaweed import SeaweedServer
 
 BIN = Path(sys.executable).parent
@@ -171,7 +181,7 @@ class Stack:
         import psutil
 
         children = psutil.Process(worker.pid).children(recursive=True)
-        return [c.pid for c in children if "reconcile" not in c.cmdline()]
+        return [c.pid for c in children if worker_child_role(c.cmdline()) == "pool child"]
 
     def stop(self) -> None:
         for proc in self.workers:

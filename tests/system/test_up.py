@@ -25,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.s3_credentials import read_credentials_file
 from journal.files import Journal, State
 from stack.embedded_s3_process import admin_client
-from stack.up import plan_children
+from surecast.commands.up import plan_children
 from tests.support.procs import free_port, log_tail, wait_until
 from tests.support.seaweed import choose_ports, weed_binary
 from tests.support.stack import BIN, Stack

@@ -246,7 +246,7 @@ def test_without_the_wheel_up_says_how_to_get_it_in_one_line(
 
     monkeypatch.setattr(stack.up, "weed_binary", lambda: None)
     with pytest.raises(EmbeddedS3Error) as caught:
-        stack.up.embedded_s3_child(load_settings())
+        stack.up.embedded_s3_child(load_settings(), ["embedded-s3"])
     message = str(caught.value)
     assert "\n" not in message
     assert "pip install '.[laptop]'" in message and "SURECAST_S3_ENDPOINT_URL" in message

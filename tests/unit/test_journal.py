@@ -5,8 +5,10 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
 from core.contract import UploadJob
-from journal.files import Journal, State
+from journal.files import FileRow, Journal, State
 
 MD5_A = "0" * 32
 MD5_B = "1" * 32
@@ -130,6 +132,34 @@ def test_published_files_redis_lost_are_published_again(tmp_path: Path) -> None:
     journal.claim_due()
     assert journal.republish_stale(published_before=1100) == 2
     assert {r.key for r in journal.claim_due()} == {"live/a.ts", "live/b.ts"}
+
+
+def test_publishing_sends_the_due_files_once_and_what_redis_did_not_take_waits_again(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    for name in ("a", "b", "c"):
+        journal.record(job(f"live/{name}.ts"))
+    sent: list[list[str]] = []
+
+    def redis_takes_two(rows: list[FileRow]) -> list[str]:
+        sent.append([r.key for r in rows])
+        return [r.key for r in rows][:2]
+
+    assert journal.publish_due(redis_takes_two) == 2
+    assert journal.publish_due(redis_takes_two) == 1  # only the one Redis did not take is sent again
+    assert sent == [["live/a.ts", "live/b.ts", "live/c.ts"], ["live/c.ts"]]
+    assert journal.publish_due(redis_takes_two) == 0 and len(sent) == 2  # nothing due: nothing sent
+
+
+def test_a_sender_that_raises_leaves_every_claimed_file_to_publish_again(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.record(job())
+
+    def broken(rows: list[FileRow]) -> list[str]:
+        raise ConnectionError("gone")
+
+    with pytest.raises(ConnectionError):
+        journal.publish_due(broken)
+    assert journal.due_count() == 1
 
 
 def test_an_old_journal_is_migrated_with_nothing_lost(tmp_path: Path) -> None:
