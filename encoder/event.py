@@ -34,9 +34,8 @@ from encoder.live import Edge, LivePlaylists
 from encoder.outputs import build_outputs
 from encoder.program_time import ProgramClock
 from encoder.pump import PublishPump
-from encoder.slate import SLATE_AFTER_TARGETS, Slates
+from encoder.slate import Slates, slate_due
 from encoder.sources import Source
-from encoder.speed import WINDOW as SPEED_WINDOW
 from encoder.speed import SpeedWatch
 from encoder.status import write_encoder_status
 from encoder.supervisor import FFmpegSupervisor, RunPlan
@@ -109,7 +108,6 @@ class LiveEvent:
             )
         self.slates = Slates(ffmpeg_exe, self.cfg, self.spool / self.layout.spool_root / SLATES_DIR)
         self.speed = SpeedWatch()  # the top rendition's pace against real time
-        self.slow_since: float | None = None
         self.low_disk = False
         self.free_bytes = 0
         self.paused_since: float | None = None  # recording paused: the disk reached its reserve
@@ -242,19 +240,15 @@ class LiveEvent:
 
     def _maybe_slate(self, now: float) -> None:
         """While FFmpeg is not producing (it exited, or its new run has no segment yet), list a slate in every
-        rendition whenever the live edge would otherwise wait longer than SLATE_AFTER_TARGETS segments."""
-        ff = self.ffmpeg
-        slates = self.slates.ready()
+        rendition whenever the live edge would otherwise wait (``encoder.slate.slate_due``)."""
+        ff, slates = self.ffmpeg, self.slates.ready()
         if ff is None or slates is None or ff.producing or not ff.source_ok or self.paused_since is not None:
             return
         if self._stop_requested.is_set() or not all(w.segments for w in self.watchers):
             return
-        last = max((w.segments[-1] for w in self.watchers), key=lambda s: s.completed_at)
-        wait = last.duration if is_slate(last.name) else SLATE_AFTER_TARGETS * self.cfg.segment_seconds
-        if now - last.completed_at < wait:
+        program_time = slate_due([w.segments[-1] for w in self.watchers], now, self.cfg.segment_seconds)
+        if program_time is None:
             return
-        # One capture time for the slate in every rendition: where the furthest of them ended.
-        program_time = max((w.segments[-1].program_time or 0.0) + w.segments[-1].duration for w in self.watchers)
         for i, watcher in enumerate(self.watchers):
             segment = watcher.add_slate(slates[watcher.rendition], self.cfg.segment_seconds, program_time, now)
             if segment is not None:
@@ -332,24 +326,8 @@ class LiveEvent:
             self.low_disk, self.free_bytes = report.low, report.free_bytes
         if mono >= self._next_status:
             self._next_status = mono + STATUS_EVERY
-            self._watch_speed(now)
+            self.speed.check(now)
             self._write_status(state)
-
-    def _watch_speed(self, now: float) -> None:
-        """Say once when the encoder falls behind real time for a whole window, and once when it keeps up again."""
-        slow = self.speed.slow(now)
-        if slow and self.slow_since is None:
-            self.slow_since = now
-            log.error(
-                "the encoder is too slow: %.2f s of video per second over the last %.0f s; viewers will stall. "
-                "Use a lighter ladder (SURECAST_ENCODER_RENDITIONS), a faster SURECAST_ENCODER_PRESET or hardware "
-                "encoding (SURECAST_ENCODER_HARDWARE=auto)",
-                self.speed.ratio() or 0.0,
-                SPEED_WINDOW,
-            )
-        elif not slow and self.slow_since is not None:
-            log.warning("the encoder keeps up with real time again")
-            self.slow_since = None
 
     def status(self, state: str) -> dict[str, Any]:
         ff = self.ffmpeg
@@ -380,7 +358,7 @@ class LiveEvent:
                 for o in self.outputs
             },
             "speed": self.speed.ratio(),
-            "slow_since": self.slow_since,
+            "slow_since": self.speed.slow_since,
             "waiting_for_redis": self.pump.waiting,
             "disk_free_bytes": self.free_bytes,
             "low_disk": self.low_disk,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,27 @@ import ffmpeg
 from core.encoder_settings import EncoderSection
 from core.ladder import Rendition
 from encoder.command import GLOBAL_ARGS, h264_level
+from encoder.keys import is_slate
+from journal.events import Segment
 
 log = logging.getLogger(__name__)
 SLATE_AFTER_TARGETS = 1.25  # a live playlist waits this many segment durations at most before a slate
 SLATE_TEXT = "The broadcast continues in a moment"
 SLATE_COLOR = "0x1d2b3a"
 RENDER_TIMEOUT = 60.0
+
+
+def slate_due(lasts: Sequence[Segment], now: float, segment_seconds: float) -> float | None:
+    """The capture time of a slate due now in every rendition (``lasts``: each one's last segment), or None.
+
+    Due once the latest of them is SLATE_AFTER_TARGETS segments old (a slate's own length after a slate);
+    its time is where the furthest rendition ended, one time for the same slate everywhere. Pure.
+    """
+    last = max(lasts, key=lambda s: s.completed_at)
+    wait = last.duration if is_slate(last.name) else SLATE_AFTER_TARGETS * segment_seconds
+    if now - last.completed_at < wait:
+        return None
+    return max((s.program_time or s.completed_at - s.duration) + s.duration for s in lasts)
 
 
 def slate_argv(executable: str, rendition: Rendition, cfg: EncoderSection, path: Path) -> list[str]:

@@ -8,8 +8,10 @@ segments closing every 2 s that is exact to a few parts per thousand, so ``SLOW_
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
+log = logging.getLogger(__name__)
 WINDOW = 30.0  # seconds of wall time the ratio is measured over; the warning needs a full window
 SLOW_RATIO = 0.98  # below this the encoder is losing more than a second a minute
 
@@ -19,6 +21,7 @@ class SpeedWatch:
 
     def __init__(self) -> None:
         self._marks: deque[tuple[float, float]] = deque()
+        self.slow_since: float | None = None  # since when it has been slow, as last checked
 
     def saw(self, completed_at: float, duration: float, new_run: bool) -> None:
         """A segment completed; ``new_run``: the first of an FFmpeg run (a restart says nothing of speed)."""
@@ -44,3 +47,19 @@ class SpeedWatch:
             return False
         full = self._marks[-1][0] - self._marks[0][0] >= WINDOW - 2 * self._marks[-1][1]
         return full and ratio < SLOW_RATIO
+
+    def check(self, now: float) -> None:
+        """Update ``slow_since``, saying once when the encoder falls behind and once when it keeps up again."""
+        slow = self.slow(now)
+        if slow and self.slow_since is None:
+            self.slow_since = now
+            log.error(
+                "the encoder is too slow: %.2f s of video per second over the last %.0f s; viewers will stall. "
+                "Use a lighter ladder (SURECAST_ENCODER_RENDITIONS), a faster SURECAST_ENCODER_PRESET or hardware "
+                "encoding (SURECAST_ENCODER_HARDWARE=auto)",
+                self.ratio() or 0.0,
+                WINDOW,
+            )
+        elif not slow and self.slow_since is not None:
+            log.warning("the encoder keeps up with real time again")
+            self.slow_since = None
