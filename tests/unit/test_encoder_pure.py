@@ -518,15 +518,16 @@ def test_a_rung_declares_its_peak_above_its_capped_rate_and_an_average_below_it(
 
 
 def test_a_slate_is_due_once_the_live_edge_would_wait_too_long() -> None:
-    from encoder.slate import slate_due
+    from encoder.slate import SLATE_LIMIT, slate_due
 
     def last(name: str, completed_at: float, program_time: float, duration: float = 2.0) -> Segment:
         return Segment("360p", 0, 0, f"k/{name}", name, name, duration, False, completed_at, None, None, program_time)
 
     real = [last("seg_9.ts", 100.0, 80.0), last("seg_9.ts", 100.1, 80.0)]
-    assert slate_due(real, 102.5, 2.0) is None  # 1.24 segments: FFmpeg may still deliver
-    assert slate_due(real, 102.7, 2.0) == 82.0  # 1.25 segments: a slate, where the media ended
+    assert slate_due(real, 102.5, 2.0, 100.1) is None  # 1.24 segments: FFmpeg may still deliver
+    assert slate_due(real, 102.7, 2.0, 100.1) == 82.0  # 1.25 segments: a slate, where the media ended
     lagging = [last("seg_9.ts", 100.0, 80.0), last("seg_8.ts", 99.0, 78.0)]
-    assert slate_due(lagging, 103.0, 2.0) == 82.0  # one time for the slate everywhere: the furthest end
+    assert slate_due(lagging, 103.0, 2.0, 100.0) == 82.0  # one time for the slate everywhere: the furthest end
     slate = [last("slate_10.ts", 103.0, 82.0), last("slate_10.ts", 103.0, 82.0)]
-    assert slate_due(slate, 104.9, 2.0) is None and slate_due(slate, 105.0, 2.0) == 84.0
+    assert slate_due(slate, 104.9, 2.0, 100.0) is None and slate_due(slate, 105.0, 2.0, 100.0) == 84.0
+    assert slate_due(slate, 100.0 + SLATE_LIMIT + 1, 2.0, 100.0) is None  # the source is gone for good
