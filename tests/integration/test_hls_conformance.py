@@ -16,7 +16,7 @@ import time
 
 from core.destinations import channel_master_key
 from core.ffmpeg import find_ffmpeg
-from tests.integration.test_encoder_live import ENCODER_ENV, EVENT, PREFIX, start_encoder
+from tests.integration.test_encoder_live import ENCODER_ENV, EVENT, PREFIX, Encoder, start_encoder
 from tests.support.client_streams import public_read
 from tests.support.hls_rules import (
     bandwidth_violations,
@@ -49,6 +49,19 @@ KILL_INTO_SEGMENT = 1.4  # seconds into a 2 s segment
 POLL_TOLERANCE = 0.3
 
 
+def kill_ffmpeg_late_in_a_segment(stack: Stack, encoder: Encoder) -> None:
+    """SIGKILL the event's FFmpeg 1.4 s into a segment, and wait for the next run. The new run's first segment
+    is then more than 1.25 target durations away: the playlists go through a slate as well as the
+    discontinuity."""
+    local = stack.spool / "events" / EVENT / RENDITIONS[0] / "ffmpeg.m3u8"
+    done = local.read_text().count("#EXTINF")
+    wait_until(lambda: local.read_text().count("#EXTINF") > done, 10, 0.02, "no segment from FFmpeg")
+    time.sleep(KILL_INTO_SEGMENT)
+    pid = encoder.status()["ffmpeg_pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: encoder.status().get("ffmpeg_pid") not in (None, pid), 20, message="FFmpeg not restarted")
+
+
 def test_every_playlist_version_of_a_live_event_with_a_restart_conforms(stack: Stack) -> None:
     started = time.monotonic()
     public_read(stack.s3, stack.bucket)
@@ -61,15 +74,7 @@ def test_every_playlist_version_of_a_live_event_with_a_restart_conforms(stack: S
     with watch.running():
         wait_until(lambda: watch.masters[channel].versions, 40, 0.2, "no channel master")
         wait_until(lambda: encoder.segments() >= 7 * len(RENDITIONS), 30, 0.2, "too few segments before the kill")
-        # Killed late in a segment: the new run's first segment is more than 1.25 target durations away, so
-        # the playlists go through a slate as well as the discontinuity.
-        local = stack.spool / "events" / EVENT / RENDITIONS[0] / "ffmpeg.m3u8"
-        done = local.read_text().count("#EXTINF")
-        wait_until(lambda: local.read_text().count("#EXTINF") > done, 10, 0.02, "no segment from FFmpeg")
-        time.sleep(KILL_INTO_SEGMENT)
-        pid = encoder.status()["ffmpeg_pid"]
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: encoder.status().get("ffmpeg_pid") not in (None, pid), 20, message="FFmpeg not restarted")
+        kill_ffmpeg_late_in_a_segment(stack, encoder)
         assert encoder.wait(120) == 0, encoder.output()[-3000:]
         wait_until(lambda: all(watch.media[u].waits.ended for u in live), 10, 0.2, "a live playlist never ended")
     assert encoder.status()["ffmpeg_restarts"] == 1
@@ -87,13 +92,19 @@ def test_every_playlist_version_of_a_live_event_with_a_restart_conforms(stack: S
             f"{w.longest_before}), limit {limits[name][1]:.2f} s; into the final playlist {w.into_end:.2f} s",
             end="",
         )
+    worst = max(limits, key=lambda name: limits[name][0])
+    print(
+        f"\nFIGURE the longest live-playlist wait for a new segment through an FFmpeg restart: "
+        f"{limits[worst][0]:.2f} s ({worst}; {EDGE_WAIT_TARGETS:g} target durations are "
+        f"{EDGE_WAIT_TARGETS * SEGMENT_SECONDS:g} s, polled every {watch.interval * 1000:.0f} ms)"
+    )
     slates = sorted({"/".join(u.rsplit("/", 2)[-2:]) for u in watch.durations if "/slate_" in u})
-    print(f"\nslates listed live: {slates or 'none'}; {watch.rounds} polls")
+    print(f"slates listed live: {slates or 'none'}; {watch.rounds} polls")
     assert len(slates) >= len(RENDITIONS), "no slate: the restart did not keep a playlist waiting"
 
     # After the event: the VOD, read the same way; its PDTs the ones the live playlists gave.
     vod_problems, figures = check_vod(watch, f"{base}/{PREFIX}")
-    print("\n" + "\n".join(figures))
+    print("\n".join(f"FIGURE {f}" for f in figures))
     vod_master_url = f"{base}/{PREFIX}/master_vod.m3u8"
 
     # Every rendition decoded. At the restart's discontinuity FFmpeg offsets the timestamps by the video's,
