@@ -125,10 +125,16 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
     chromium.close()
 
 
-def gstreamer(demuxer: str) -> None:
+def gstreamer(demuxer: str) -> Any:
+    """``demuxer`` as a test parameter, skipped with the reason where GStreamer cannot play with it here (a mark,
+    not a skip in the test: the event is not started for nothing)."""
     reason = missing(demuxer)
-    if reason:
-        pytest.skip(reason)
+    return pytest.param(demuxer, marks=pytest.mark.skipif(reason is not None, reason=reason or ""))
+
+
+DEMUXERS = [gstreamer("hlsdemux"), gstreamer("hlsdemux2")]
+ENGINES = pytest.mark.parametrize("engine", ["shaka", "hls.js"])
+NEEDS_CHROMIUM = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 
 
 def describe(run: GstRun) -> str:
@@ -151,7 +157,8 @@ def probe(browser: DevTools) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------------ a planted failure
 
 
-@pytest.mark.parametrize("engine", ["shaka", "hls.js"])
+@NEEDS_CHROMIUM
+@ENGINES
 def test_a_web_player_reports_a_stream_it_cannot_load(browser: DevTools, site: StaticSite, engine: str) -> None:
     """The page's probe reports a player's fatal error: without it the tests below could not fail."""
     open_player(browser, site, engine, f"{site.url}/web/missing/master.m3u8")
@@ -168,9 +175,8 @@ def test_a_web_player_reports_a_stream_it_cannot_load(browser: DevTools, site: S
 # ---------------------------------------------------------------------------------------------- live
 
 
-@pytest.mark.parametrize("demuxer", ["hlsdemux", "hlsdemux2"])
+@pytest.mark.parametrize("demuxer", DEMUXERS)
 def test_gstreamer_plays_the_live_channel(event: Event, demuxer: str, tmp_path: Path) -> None:
-    gstreamer(demuxer)
     event.assert_live()
     started = time.monotonic()
     run = play_live(demuxer, event.channel, tmp_path / "gst.log", LIVE_SECONDS, timeout=60)
@@ -180,7 +186,8 @@ def test_gstreamer_plays_the_live_channel(event: Event, demuxer: str, tmp_path: 
     assert run.played >= LIVE_SECONDS and run.demuxers == {demuxer}
 
 
-@pytest.mark.parametrize("engine", ["shaka", "hls.js"])
+@NEEDS_CHROMIUM
+@ENGINES
 def test_a_web_player_plays_the_live_channel_through_an_ffmpeg_restart(
     event: Event, browser: DevTools, site: StaticSite, engine: str
 ) -> None:
@@ -228,9 +235,8 @@ def test_a_web_player_plays_the_live_channel_through_an_ffmpeg_restart(
 # ---------------------------------------------------------------------------------------------- VOD
 
 
-@pytest.mark.parametrize("demuxer", ["hlsdemux", "hlsdemux2"])
+@pytest.mark.parametrize("demuxer", DEMUXERS)
 def test_gstreamer_plays_the_vod_to_its_end(vod: Vod, demuxer: str, tmp_path: Path) -> None:
-    gstreamer(demuxer)
     started = time.monotonic()
     run = play_to_end(demuxer, vod.master, tmp_path / "gst.log", timeout=90)
     took = time.monotonic() - started
@@ -240,7 +246,8 @@ def test_gstreamer_plays_the_vod_to_its_end(vod: Vod, demuxer: str, tmp_path: Pa
     assert run.demuxers == {demuxer} and len(run.pictures) >= 0.95 * vod.seconds * FRAMERATE
 
 
-@pytest.mark.parametrize("engine", ["shaka", "hls.js"])
+@NEEDS_CHROMIUM
+@ENGINES
 def test_a_web_player_plays_the_vod_to_its_end(vod: Vod, browser: DevTools, site: StaticSite, engine: str) -> None:
     started = time.monotonic()
     open_player(browser, site, engine, vod.master, rate=VOD_RATE)
