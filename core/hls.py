@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 import m3u8
 
+EXTINF_DECIMALS = 3  # EXTINF to the millisecond
+
 
 @dataclass(frozen=True)
 class MediaSegment:
@@ -67,6 +69,12 @@ def target_duration(durations: Sequence[float], floor: int) -> int:
     return max([floor, *(math.floor(d + 0.5) for d in durations)])
 
 
+def written_duration(seconds: float) -> float:
+    """A segment's duration as its EXTINF says it (to the millisecond): what a player divides its size by, so
+    what a measured BANDWIDTH must be worked out from."""
+    return float(f"{seconds:.{EXTINF_DECIMALS}f}")
+
+
 def program_date_time(seconds: float) -> str:
     """EXT-X-PROGRAM-DATE-TIME's value: ISO 8601 in UTC to the millisecond (RFC 8216 4.3.2.6)."""
     moment = datetime.fromtimestamp(round(seconds, 3), UTC)
@@ -99,7 +107,7 @@ def render_media_playlist(playlist: MediaPlaylist) -> str:
             current_map = segment.init_uri
         if segment.program_time is not None:
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{program_date_time(segment.program_time)}")
-        lines.append(f"#EXTINF:{segment.duration:.3f},")
+        lines.append(f"#EXTINF:{segment.duration:.{EXTINF_DECIMALS}f},")
         if segment.gap:
             lines.append("#EXT-X-GAP")
         lines.append(segment.uri)

@@ -22,6 +22,7 @@ from core.hls import (
     render_master_playlist,
     render_media_playlist,
     target_duration,
+    written_duration,
 )
 from core.ladder import Rendition
 from encoder.command import codecs_attribute
@@ -78,11 +79,14 @@ def media_playlist(
 def measured_bandwidth(segments: Iterable[Segment]) -> tuple[int | None, int | None]:
     """(peak, average) bits per second of the recorded segments (slates left out), for a VOD master: the
     largest segment's rate and the whole's; (None, None) where sizes were not kept."""
-    recorded = [s for s in segments if s.size and s.duration > 0 and not is_slate(s.name)]
+    # Each over its duration as its EXTINF says it: a short last segment of 0.5333 s written as 0.533 has a
+    # higher rate for a player (or a validator) than over its exact length.
+    recorded = [(s.size, written_duration(s.duration)) for s in segments if s.size and not is_slate(s.name)]
+    recorded = [(size, duration) for size, duration in recorded if duration > 0]
     if not recorded:
         return None, None
-    peak = max(s.size * 8 / s.duration for s in recorded)
-    average = sum(s.size for s in recorded) * 8 / sum(s.duration for s in recorded)
+    peak = max(size * 8 / duration for size, duration in recorded)
+    average = sum(size for size, _ in recorded) * 8 / sum(duration for _, duration in recorded)
     return math.ceil(peak), math.ceil(average)
 
 

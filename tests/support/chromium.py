@@ -1,4 +1,5 @@
-"""Headless Chromium driven over the DevTools protocol on a pipe, for the browser tests and benchmarks.
+"""Headless Chromium driven over the DevTools protocol on a pipe, for the browser tests and benchmarks, and a
+static site on loopback for test pages.
 
 Chromium is Debian's `chromium` package; ``CHROMIUM`` is None without it (tests skip with the reason).
 ``--remote-debugging-pipe``: no port, no websocket library.
@@ -12,7 +13,11 @@ import os
 import select
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Mapping
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +93,10 @@ class DevTools:
         self.call("Page.enable")
         self.call("Page.navigate", {"url": url})
 
+    def navigate(self, url: str) -> None:
+        """Load ``url`` in the page ``open_page`` attached to."""
+        self.call("Page.navigate", {"url": url})
+
     def evaluate(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
 
@@ -103,3 +112,40 @@ class DevTools:
         finally:
             os.close(self._to_chrome)
             os.close(self._from_chrome)
+
+
+def start_chromium(tmp: Path) -> DevTools:
+    """Headless Chromium with its profile and log under ``tmp``, attached to its blank page."""
+    assert CHROMIUM is not None
+    argv = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", "about:blank"]
+    browser = DevTools(argv, tmp / "chromium.log")
+    try:
+        browser.open_page("about:blank")
+    except (OSError, TimeoutError, EOFError, RuntimeError):
+        browser.close()
+        raise
+    return browser
+
+
+class StaticSite:
+    """Files on 127.0.0.1 for a test page: each URL path's first part names a folder (``/web/page.html``)."""
+
+    def __init__(self, folders: Mapping[str, Path]) -> None:
+        class Handler(SimpleHTTPRequestHandler):
+            def translate_path(self, path: str) -> str:
+                top, _, rest = path.split("?", 1)[0].lstrip("/").partition("/")
+                folder = folders.get(top)
+                if folder is None or ".." in rest.split("/"):
+                    return str(Path(os.devnull) / "missing")
+                return str(folder / rest)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=os.devnull))
+        threading.Thread(target=self.server.serve_forever, name="static-site", daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

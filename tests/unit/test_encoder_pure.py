@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -518,6 +519,9 @@ def test_a_vod_master_gives_the_measured_peak_and_average_without_slates() -> No
     assert measured_bandwidth(recorded) == (1_000_000, 880_000)
     assert measured_bandwidth([*recorded, seg("slate_3.ts", 900_000)]) == (1_000_000, 880_000)
     assert measured_bandwidth([seg("seg_0.ts", 0)]) == (None, None)  # an older journal kept no sizes
+    # A short last segment: its rate over its EXTINF as written (0.533), not over its exact 0.53333 s.
+    short = seg("seg_3.ts", 28_952, 8 / 15)
+    assert measured_bandwidth([short])[0] == math.ceil(28_952 * 8 / 0.533) > 28_952 * 8 / (8 / 15)
 
 
 @pytest.mark.parametrize("name", ["1080p", "720p", "480p", "360p", "240p", "180p"])
