@@ -30,6 +30,7 @@ STATIC_FILES = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/player.js": ("player.js", "text/javascript; charset=utf-8"),
     "/failover.js": ("failover.js", "text/javascript; charset=utf-8"),
+    "/latency.js": ("latency.js", "text/javascript; charset=utf-8"),
     "/player.css": ("player.css", "text/css; charset=utf-8"),
     "/hls.min.js": ("hls.min.js", "text/javascript; charset=utf-8"),
     "/hls.js-LICENSE.txt": ("hls.js-LICENSE.txt", "text/plain; charset=utf-8"),

@@ -1,7 +1,7 @@
 """The console's web server (Tornado): the page, its assets, the JSON figures and the two actions.
 
-    GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js
-    GET  /api/config          the preview's stream URL, the channel, refresh intervals
+    GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js, latency.js
+    GET  /api/config          the preview's stream URL and latency profile, the channel, refresh intervals
     GET  /api/status          the latest figures and the big state
     GET  /api/history?since=  the history points after ``since`` (epoch seconds), up to 30 minutes
     POST /api/retry           {"reason": R or null}: re-queue failed files (of reason R) now
@@ -46,6 +46,8 @@ ASSETS: dict[str, tuple[Path, str]] = {
     # The web player's vendored hls.js, served from the client package (one copy in the repository).
     "/hls.min.js": (PLAYER_WEB_DIR / "hls.min.js", "text/javascript; charset=utf-8"),
     "/hls.js-LICENSE.txt": (PLAYER_WEB_DIR / "hls.js-LICENSE.txt", "text/plain; charset=utf-8"),
+    # The glass-to-glass figure and the profiles' hls.js tuning, shared with the web player.
+    "/latency.js": (PLAYER_WEB_DIR / "latency.js", "text/javascript; charset=utf-8"),
 }
 
 

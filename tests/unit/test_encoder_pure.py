@@ -63,6 +63,18 @@ def test_keyframes_are_aligned_to_the_segment_duration(
     assert _option(args, "-hls_time") == [f"{segment_seconds:g}"]
 
 
+def test_the_low_latency_profile_cuts_one_second_segments_with_one_second_gops() -> None:
+    args = _args(profile="low-latency", framerate=30)
+    assert _option(args, "-g") == ["30"]
+    assert _option(args, "-force_key_frames") == ["expr:gte(t,n_forced*1)"]
+    assert _option(args, "-hls_time") == ["1"]
+    assert _option(args, "-tune") == ["zerolatency"]  # x264 holds no frames back
+    assert _option(_args(), "-tune") == []
+    # half a segment of buffer, as 2 s segments have: BANDWIDTH holds
+    assert _option(args, "-bufsize") == [f"{round(PRESETS['720p'].maxrate_kbps / 2)}k"]
+    assert _option(_args(), "-bufsize") == [f"{PRESETS['720p'].maxrate_kbps}k"]
+
+
 @pytest.mark.parametrize("renditions", ["720p", "1080p,720p,480p", "640x360@800k,320x180@250k"])
 def test_one_hls_output_per_rendition_numbered_from_the_start_number(renditions: str) -> None:
     ladder = parse_renditions(renditions)
