@@ -85,8 +85,28 @@ def _notify_type(level: str) -> apprise.NotifyType:
         return apprise.NotifyType.INFO
 
 
+class _QuietWhileParsing(logging.Filter):
+    """Drops Apprise's own records about a URL it is parsing in this thread: it logs an unparseable URL whole,
+    tokens and all, and ours (``BadAlertURL``) names it by position and scheme only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parsing = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.parsing, "on", False)
+
+
+_QUIET = _QuietWhileParsing()
+logging.getLogger(apprise.LOGGER_NAME).addFilter(_QUIET)
+
+
 def _plugin(url: str) -> apprise.plugins.NotifyBase | None:
-    found = apprise.Apprise.instantiate(url)
+    _QUIET.parsing.on = True
+    try:
+        found = apprise.Apprise.instantiate(url)
+    finally:
+        _QUIET.parsing.on = False
     return found if isinstance(found, apprise.plugins.NotifyBase) else None
 
 
