@@ -101,6 +101,11 @@ class BlackHole:
     def url(self) -> str:
         return f"json://127.0.0.1:{self.port}/never"
 
+    @property
+    def connections(self) -> int:
+        """How many connections it accepted (and never answered)."""
+        return len(self._held)
+
     def __enter__(self) -> BlackHole:
         self._thread.start()
         return self
