@@ -9,5 +9,9 @@ actions.py   retry failed files now; ask the encoder to finish the event
 stream.py    the preview's address (the channel's master playlist in the bucket). Pure
 backend.py   what the server serves: the sampler, the actions, the page's config
 server.py    the Tornado server: basic auth on every route, the JSON API, the page
-web/         the page: index.html, console.js, console.css, vendored uPlot (README.md there)
+incidents.py what the states say someone responsible should be told: alert conditions. Pure
+alerting.py  run by the sampler: the conditions through the alert rules into the outbox; the heartbeat
+fleet.py     `surecast fleet`: every venue's heartbeat, OFFLINE when one stops (the dead man's switch)
+fleet_server.py  the fleet page's routes on the console's server (same login rules)
+web/         the pages: index.html, console.js, console.css, vendored uPlot (README.md there); fleet.html, fleet.js
 """

@@ -78,6 +78,7 @@ def console_figures(
         hours_left=hours_left(disk_free, stream_rate),
         ffmpeg_restarts=encoder.get("ffmpeg_restarts"),
         ffmpeg_running=running and encoder.get("ffmpeg_pid") is not None,
+        source_lost_since=encoder.get("source_lost_since") if running else None,
         recording_paused_since=encoder.get("recording_paused_since") if running else None,
         renditions=encoder.get("renditions") or {},
         refused_pushes_line=refused_pushes_line(encoder) if encoder else None,

@@ -10,21 +10,29 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
 from console.figures import console_figures, point_of
-from console.history import INTERVAL_SECONDS, History
-from console.state import State, console_state, destination_lines
+from console.history import INTERVAL_SECONDS, History, Point
+from console.state import LOOP_SECONDS, State, console_state, destination_lines
 from core.settings import Settings
 from journal.files import Journal
 from report.status import destination_status
 from report.workers import WorkerProbe
 
 log = logging.getLogger(__name__)
+
+
+class Observer(Protocol):
+    """Told of every sample, in the sampler's thread (the alerts and the heartbeat: console.alerting)."""
+
+    def observe(self, figures: dict[str, Any], history: Sequence[Point], client: redis.Redis, now: float) -> None: ...
+
+    def stop(self, client: redis.Redis | None) -> None: ...
 
 
 class Sampler:
@@ -36,8 +44,10 @@ class Sampler:
         workers: WorkerProbe,
         interval: float = INTERVAL_SECONDS,
         clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._workers = workers
         self._interval = interval
         self._clock = clock
@@ -76,6 +86,8 @@ class Sampler:
                 self._wake.wait(max(0.0, self._interval - (time.monotonic() - started)))
                 self._wake.clear()
         finally:
+            if self._observer is not None:
+                self._observer.stop(client)
             journal.close()
             client.close()
 
@@ -109,8 +121,11 @@ class Sampler:
             if len(s.destinations()) > 1:
                 figures["destinations"] = self._destinations(client, now)
             self.history.append(point_of(figures))
-            figures["state"] = console_state(figures, self.history.points(since=now - 60), now).as_json()
+            recent = self.history.points(since=now - LOOP_SECONDS)
+            figures["state"] = console_state(figures, recent, now).as_json()
             figures["destination_lines"] = destination_lines(figures, now)
+            if self._observer is not None:
+                self._observer.observe(figures, recent, client, now)
         with self._lock:
             self._latest = figures
         return figures

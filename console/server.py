@@ -65,12 +65,16 @@ class Backend(Protocol):
     def finish(self, event: str) -> bool: ...
 
 
-class _Guarded(tornado.web.RequestHandler):
-    """Basic auth on every request, no caching, no framing."""
+class Guarded(tornado.web.RequestHandler):
+    """Basic auth on every request, no caching, no framing (the fleet page's handlers too)."""
 
-    def initialize(self, backend: Backend, expected: str) -> None:
+    def initialize(
+        self, backend: Any, expected: str, assets: dict[str, tuple[Path, str]] = ASSETS, realm: str = "surecast console"
+    ) -> None:
         self.backend = backend
         self._expected = expected
+        self._assets = assets
+        self._realm = realm
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -84,7 +88,7 @@ class _Guarded(tornado.web.RequestHandler):
         self.authorized = hmac.compare_digest(given.encode(), self._expected.encode())
         if not self.authorized:
             self.set_status(401)
-            self.set_header("WWW-Authenticate", 'Basic realm="surecast console", charset="UTF-8"')
+            self.set_header("WWW-Authenticate", f'Basic realm="{self._realm}", charset="UTF-8"')
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.finish("authentication required\n")
 
@@ -94,9 +98,9 @@ class _Guarded(tornado.web.RequestHandler):
         self.finish(json.dumps(data))
 
 
-class _Asset(_Guarded):
+class Asset(Guarded):
     def get(self) -> None:
-        found = ASSETS.get(self.request.path)
+        found = self._assets.get(self.request.path)
         if found is None:
             raise tornado.web.HTTPError(404)
         path, content_type = found
@@ -109,24 +113,24 @@ class _Asset(_Guarded):
         self.finish(body)
 
 
-class _NotFound(_Guarded):
+class NotFound(Guarded):
     def prepare(self) -> None:
         super().prepare()
         if self.authorized:
             raise tornado.web.HTTPError(404)
 
 
-class _Config(_Guarded):
+class _Config(Guarded):
     def get(self) -> None:
         self.write_json(self.backend.config())
 
 
-class _Status(_Guarded):
+class _Status(Guarded):
     def get(self) -> None:
         self.write_json({**self.backend.status(), "served_at": time.time()})
 
 
-class _History(_Guarded):
+class _History(Guarded):
     def get(self) -> None:
         raw = self.get_query_argument("since", None)
         try:
@@ -136,7 +140,7 @@ class _History(_Guarded):
         self.write_json({"points": self.backend.history(since)})
 
 
-class _Action(_Guarded):
+class _Action(Guarded):
     """POST only, with the custom header, and a JSON object as the body."""
 
     def prepare(self) -> None:
@@ -188,7 +192,7 @@ def console_app(backend: Backend, user: str, password: str) -> tornado.web.Appli
     if not user or not password:
         raise ValueError("the console needs a user and a password")
     args = {"backend": backend, "expected": basic_auth_header(user, password)}
-    routes: list[Any] = [(path, _Asset, args) for path in ASSETS]
+    routes: list[Any] = [(path, Asset, args) for path in ASSETS]
     routes += [
         ("/api/config", _Config, args),
         ("/api/status", _Status, args),
@@ -197,11 +201,11 @@ def console_app(backend: Backend, user: str, password: str) -> tornado.web.Appli
         ("/api/finish", _Finish, args),
     ]
     return tornado.web.Application(
-        routes, default_handler_class=_NotFound, default_handler_args=args, log_function=_log_request
+        routes, default_handler_class=NotFound, default_handler_args=args, log_function=log_request
     )
 
 
-def _log_request(handler: tornado.web.RequestHandler) -> None:
+def log_request(handler: tornado.web.RequestHandler) -> None:
     log.debug("%d %s %s", handler.get_status(), handler.request.method, handler.request.uri)
 
 

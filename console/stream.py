@@ -13,3 +13,9 @@ def preview_url(console: ConsoleSection, s3: S3Section, channel: str) -> str:
     if console.stream_url:
         return console.stream_url
     return channel_url(s3, channel)
+
+
+def viewers_link(s3: S3Section, channel: str) -> str:
+    """The viewers' link the fleet page shows for this venue: for now the channel's master playlist where
+    viewers read the bucket. The one place to change when the viewers' page gives a link of its own."""
+    return channel_url(s3, channel)

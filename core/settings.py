@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Annotated
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.alert_settings import (
+    ALERTS_AFTER_SECONDS,
+    FleetSection,
+    check_alert_url_shapes,
+    check_venue,
+    derived_venue,
+    split_alert_urls,
+)
 from core.client_settings import ClientSection
 from core.console_settings import ConsoleSection
 from core.destinations import PRIMARY, BackupSection, Destination, queue_for
@@ -99,7 +109,33 @@ class Settings(BaseSettings):
     console: ConsoleSection = ConsoleSection()
     # More destinations beside SURECAST_S3_*, as JSON (core.destinations).
     backups: list[BackupSection] = Field(default_factory=list)
+    # Where alerts go: Apprise URLs (core.alert_settings), and how long a state holds before one is sent.
+    alerts: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    alerts_after: float = Field(default=ALERTS_AFTER_SECONDS, ge=0, le=3600)
+    # This venue's name in alerts and on the fleet page; empty = derived (Settings.venue_name).
+    venue: str = ""
+    fleet: FleetSection = FleetSection()
     _destination: str = PrivateAttr(default=PRIMARY)
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alerts_list(cls, value: object) -> object:
+        return split_alert_urls(value)
+
+    @field_validator("alerts")
+    @classmethod
+    def _alerts_shape(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return check_alert_url_shapes(value)
+
+    @field_validator("venue")
+    @classmethod
+    def _venue(cls, value: str) -> str:
+        return check_venue(value)
+
+    @property
+    def venue_name(self) -> str:
+        """SURECAST_VENUE, else the name in a ``venue-<name>`` queue, else this host's name."""
+        return derived_venue(self.venue, self.worker.queue, socket.gethostname())
 
     @property
     def destination(self) -> str:
@@ -158,6 +194,8 @@ _SECRET_VARIABLES = {
     "SURECAST_METRICS_PASSWORD",
     "SURECAST_FLOWER_PASSWORD",
     "SURECAST_CONSOLE_PASSWORD",
+    "SURECAST_FLEET_PASSWORD",
+    "SURECAST_ALERTS",
 }
 
 
@@ -166,7 +204,7 @@ class SettingsError(SurecastError):
 
 
 # Read by the compose files (image tag, multi-venue names), not by surecast: allowed in .env and the shell.
-COMPOSE_VARIABLES = frozenset({"SURECAST_IMAGE", "SURECAST_VENUE", "SURECAST_REDIS_PASSWORD", "SURECAST_NODE_FILE"})
+COMPOSE_VARIABLES = frozenset({"SURECAST_IMAGE", "SURECAST_REDIS_PASSWORD", "SURECAST_NODE_FILE"})
 ENV_FILE = Path(".env")
 
 

@@ -340,6 +340,7 @@ class LiveEvent:
             "updated_at": self._now(),
             "ffmpeg_pid": self.ffmpeg_pid,
             "ffmpeg_restarts": ff.restarts if ff else 0,
+            "source_lost_since": self._source_lost_since(),
             "policy": self.cfg.policy,
             "renditions": {
                 e.spec.name: {
@@ -369,6 +370,14 @@ class LiveEvent:
             "channel_master": self.layout.channel_master_key(),
             "refused_pushes": self.gate.refused.as_status() if self.gate else None,
         }
+
+    def _source_lost_since(self) -> float | None:
+        """When the source's last segment was made, while FFmpeg makes none (OBS stopped, a camera gone);
+        None while it produces, before the source first worked, and while recording is paused."""
+        ff = self.ffmpeg
+        if ff is None or ff.producing or not ff.source_ok or self.paused_since is not None or not self.watchers:
+            return None
+        return next((s.completed_at for s in reversed(self.watchers[0].segments) if not is_slate(s.name)), None)
 
     def _write_status(self, state: str) -> None:
         """The status file, the event's heartbeat in the journal, and a finish asked for from the console."""

@@ -10,6 +10,7 @@ nothing else runs SQL on it. It holds state and nothing else: it imports no brok
     figures.py  read-only figures across tables, for status and metrics (live-edge lag)
     schedule.py how delivery moves a file: leases, retries, and the outbox's claims (``publish_due``)
     rows.py     the rows of ``files`` as the rest of the code sees them
+    alerts.py   ``alerts``: the outbox of alert messages, one row per message and target, until sent
 """
 
 from journal.files import FileRow, Journal, State, Totals

@@ -84,6 +84,25 @@ CREATE TABLE IF NOT EXISTS events (
     ended_at REAL,
     archived_at REAL
 );
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    incident TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('raised', 'changed', 'reminder', 'recovered')),
+    gist TEXT NOT NULL,
+    since REAL NOT NULL,
+    target TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    level TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    sent_at REAL,
+    dropped_at REAL
+);
+CREATE INDEX IF NOT EXISTS alerts_outbox ON alerts (target, sent_at, dropped_at, id);
+CREATE INDEX IF NOT EXISTS alerts_incident ON alerts (incident, id);
 """
 
 # Columns added to ``files`` after the first release, with their declarations: a journal written by an

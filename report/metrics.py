@@ -2,6 +2,14 @@
 
 Flower keeps serving Celery's own metrics; these are the ones only surecast knows: backlog, oldest
 unverified file, live-edge lag per rendition, retries, integrity re-uploads, failed files.
+
+Names follow Prometheus's rules: base units in the name (``_seconds``, ``_bytes``, ``_timestamp_seconds``),
+``_total`` on counters, labels of a bounded set only (a file's state, a rendition of the ladder, a
+configured destination; never a key or an event). Names that broke them were renamed; the old ones are
+still served beside the new, with "Deprecated" in their help, for dashboards built on them (``RENAMED``),
+except ``surecast_integrity_reuploads``: a gauge of that name would clash with the counter's family
+``surecast_integrity_reuploads`` in OpenMetrics, so only ``surecast_integrity_reuploads_total`` is served.
+The alert rules and dashboard in deploy/monitoring/ use the new names.
 """
 
 from __future__ import annotations
@@ -27,6 +35,13 @@ from report.status import collect_status, destination_status
 
 log = logging.getLogger(__name__)
 
+# Old name -> the name that replaced it; both are served until dashboards have moved.
+RENAMED = {
+    "surecast_retries": "surecast_upload_retries_total",
+    "surecast_destination_waiting_files": "surecast_destination_backlog_files",
+    "surecast_destination_last_success_timestamp": "surecast_destination_last_success_timestamp_seconds",
+}
+
 
 class SurecastCollector(Collector):
     """Reads the figures on each scrape; nothing is cached between scrapes."""
@@ -49,6 +64,7 @@ class SurecastCollector(Collector):
         journal = Journal(self.spool_dir)
         try:
             status = collect_status(journal, self.redis, self.queue, self.clock)
+            last_success = journal.latest_success_at()
         finally:
             journal.close()
         files = GaugeMetricFamily("surecast_files", "Files in the journal by state", labels=["state"])
@@ -62,11 +78,17 @@ class SurecastCollector(Collector):
             "Age of the oldest file not yet verified",
             status["oldest_unverified_age_seconds"] or 0,
         )
-        yield _gauge("surecast_retries", "Upload retries recorded in the journal", status["retries"])
-        yield _gauge(
-            "surecast_integrity_reuploads",
+        yield _counter("surecast_upload_retries_total", "Upload retries recorded in the journal", status["retries"])
+        yield _counter(
+            "surecast_integrity_reuploads_total",
             "Uploads re-sent after a failed integrity test",
             status["integrity_reuploads"],
+        )
+        yield _deprecated("surecast_retries", status["retries"])
+        yield _gauge(
+            "surecast_last_success_timestamp_seconds",
+            "When a file was last verified in the bucket (Unix time; 0: never)",
+            last_success,
         )
         yield _gauge(
             "surecast_failed_files", "Files failed permanently, waiting for retry-failed", len(status["failed"])
@@ -107,17 +129,24 @@ class SurecastCollector(Collector):
 
     def _per_destination(self, settings: Settings) -> Iterator[Metric]:
         figures = destination_status(settings, self.redis, self.clock)
-        names = [("backlog_bytes", "Bytes not yet verified"), ("waiting_files", "Files not yet verified")]
-        for field, text in names:
+        names = [
+            ("backlog_bytes", "waiting_bytes", "Bytes not yet verified"),
+            ("backlog_files", "waiting_files", "Files not yet verified"),
+        ]
+        for field, key, text in names:
             family = GaugeMetricFamily(
                 f"surecast_destination_{field}", f"{text}, per destination", labels=["destination"]
             )
             for name, d in figures.items():
-                family.add_metric([name], d["waiting_bytes" if field == "backlog_bytes" else field])
+                family.add_metric([name], d[key])
             yield family
+        old_files = _deprecated("surecast_destination_waiting_files", labels=["destination"])
         success = GaugeMetricFamily(
-            "surecast_destination_last_success_timestamp", "When a file was last verified there", labels=["destination"]
+            "surecast_destination_last_success_timestamp_seconds",
+            "When a file was last verified there (Unix time; 0: never)",
+            labels=["destination"],
         )
+        old_success = _deprecated("surecast_destination_last_success_timestamp", labels=["destination"])
         lag = GaugeMetricFamily(
             "surecast_destination_live_edge_lag_seconds",
             "How far each destination's live playlist trails the encoder",
@@ -125,14 +154,30 @@ class SurecastCollector(Collector):
         )
         for name, d in figures.items():
             success.add_metric([name], d["last_success_at"] or 0)
+            old_success.add_metric([name], d["last_success_at"] or 0)
+            old_files.add_metric([name], d["waiting_files"])
             for rendition, seconds in d["live_edge_lag"].items():
                 lag.add_metric([name, rendition], seconds)
         yield success
         yield lag
+        yield old_files
+        yield old_success
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _deprecated(name: str, value: float | None = None, labels: list[str] | None = None) -> GaugeMetricFamily:
+    """An old name, served as it was (a gauge) beside the one that replaced it."""
+    text = f"Deprecated: use {RENAMED[name]}"
+    if labels:
+        return GaugeMetricFamily(name, text, labels=labels)
+    return GaugeMetricFamily(name, text, value=value)
 
 
 def metrics_app(collector: Collector, user: str, password: str) -> Callable[..., Iterable[bytes]]:

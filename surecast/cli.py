@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from core.version import surecast_version
-from surecast.commands import console, delivery, encode, play, stack, status, up
+from surecast.commands import alerts, console, delivery, encode, play, stack, status, up
 
 
 @click.group()
@@ -32,5 +32,7 @@ for command in (
     play.player,
     console.console,
     console.credentials,
+    alerts.alerts,
+    console.fleet,
 ):
     main.add_command(command)

@@ -1,4 +1,5 @@
-"""`surecast console` (the volunteer's browser tab) and `surecast credentials` (the stack's login)."""
+"""`surecast console` (the volunteer's browser tab), `surecast fleet` (every venue on one page, and the alert
+when one falls silent) and `surecast credentials` (the stack's login)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from core.settings import Settings, settings_or_exit
 from surecast.commands import setup_logging
 
 
-def page_login(settings: Settings, page: str, bind: str) -> tuple[str, str]:
+def page_login(settings: Settings, page: str, bind: str, variables: str = "SURECAST_CONSOLE") -> tuple[str, str]:
     """A page's credentials: SURECAST_CONSOLE_USER/_PASSWORD, else the stack's generated ones; exits if none."""
     from stack.credentials import web_login
 
@@ -21,20 +22,32 @@ def page_login(settings: Settings, page: str, bind: str) -> tuple[str, str]:
     except OSError as exc:
         where = "on this PC only" if bind in LOOPBACK_ADDRESSES else f"on {bind}"
         click.echo(
-            f"surecast: the {page} needs credentials and has none ({exc}); set SURECAST_CONSOLE_USER and "
-            f"SURECAST_CONSOLE_PASSWORD, or make the spool writable. It serves {where}, never without a login.",
+            f"surecast: the {page} needs credentials and has none ({exc}); set {variables}_USER and "
+            f"{variables}_PASSWORD, or make the spool writable. It serves {where}, never without a login.",
             err=True,
         )
         sys.exit(2)
 
 
+def fleet_login(settings: Settings) -> tuple[str, str]:
+    """The fleet page's credentials: SURECAST_FLEET_USER/_PASSWORD, else the stack's generated ones."""
+    if settings.fleet.user:
+        return settings.fleet.user, settings.fleet.password.get_secret_value()
+    return page_login(settings, "fleet page", settings.fleet.bind, "SURECAST_FLEET")
+
+
 @click.command()
 def console() -> None:
-    """The live console: preview, one big state, 30 minutes of plots, retry and finish buttons."""
+    """The live console: preview, one big state, 30 minutes of plots, retry and finish buttons; it also
+    sends the venue's alerts (SURECAST_ALERTS) and its heartbeat for the fleet page."""
     settings = settings_or_exit()
     setup_logging("INFO")
+    from surecast.commands.alerts import targets_or_exit
+
+    targets = targets_or_exit(settings)
     user, password = page_login(settings, "console", settings.console.bind)
     from console.actions import Actions
+    from console.alerting import VenueAlerts
     from console.backend import LiveBackend
     from console.sampler import Sampler
     from console.server import console_app, run_console
@@ -42,7 +55,9 @@ def console() -> None:
     from stack.credentials import service_urls
 
     workers = WorkerProbe(settings)
-    sampler = Sampler(settings, workers)
+    venue_alerts = VenueAlerts(settings, targets)
+    venue_alerts.start()
+    sampler = Sampler(settings, workers, observer=venue_alerts)
     actions = Actions(settings)
     section = settings.console
 
@@ -61,6 +76,55 @@ def console() -> None:
         sampler.stop()
         workers.stop()
         actions.close()
+
+
+@click.command()
+@click.option("--forget", metavar="VENUE", help="Remove a venue that will not come back from the page, then exit.")
+def fleet(forget: str | None) -> None:
+    """Every venue on one page (its state, lag, backlog, disk, workers, viewers' link), behind a login; alerts
+    when a venue falls silent (OFFLINE) and when it returns."""
+    settings = settings_or_exit()
+    setup_logging("INFO")
+    if forget:
+        _forget(settings, forget)
+        return
+    from surecast.commands.alerts import targets_or_exit
+
+    targets = targets_or_exit(settings)
+    from console.fleet import FleetWatch
+    from console.fleet_server import fleet_app
+    from console.server import run_console
+
+    user, password = fleet_login(settings)
+    watch = FleetWatch(settings, targets)
+    section = settings.fleet
+
+    def ready(port: int) -> None:
+        host = "127.0.0.1" if section.bind in ("", "0.0.0.0", "::") else section.bind
+        click.echo(f"surecast fleet: http://{host}:{port}/ (user {user}; `surecast credentials` shows the password)")
+
+    watch.start()
+    try:
+        run_console(fleet_app(watch, user, password), section.bind, section.port, ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {section.bind}:{section.port}: {exc.strerror or exc}") from None
+    finally:
+        watch.stop()
+
+
+def _forget(settings: Settings, venue: str) -> None:
+    import redis
+
+    from alerts.heartbeat import forget
+
+    client = redis.Redis.from_url(settings.redis.url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5)
+    try:
+        found = forget(client, venue)
+    except redis.RedisError as exc:
+        raise click.ClickException(f"cannot reach Redis: {exc}") from None
+    finally:
+        client.close()
+    click.echo(f"surecast fleet: {venue} {'forgotten' if found else 'was not on the page'}")
 
 
 @click.command()

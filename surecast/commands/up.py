@@ -38,6 +38,9 @@ def up(workers: int | None, no_encoder: bool, no_flower: bool, no_metrics: bool,
     """
     settings = settings_or_exit()
     setup_logging("INFO")
+    from surecast.commands.alerts import targets_or_exit
+
+    targets_or_exit(settings)  # the console sends them: a URL it cannot use stops the start here, once
     from stack.up import chain_has_credentials, describe_destination, embedded_redis, needs_embedded_s3, run
 
     env = dict(os.environ)

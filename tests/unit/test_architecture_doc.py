@@ -16,7 +16,7 @@ from journal.db import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "ARCHITECTURE.md"
-PACKAGES = ("core", "journal", "encoder", "uploader", "client", "report", "console", "stack", "surecast")
+PACKAGES = ("core", "journal", "encoder", "uploader", "client", "alerts", "report", "console", "stack", "surecast")
 TABLES = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
 
 

@@ -233,3 +233,20 @@ def test_every_notice_gives_the_figure_of_the_constant_that_replaced_the_setting
     assert sorted(name for name, _ in replacements) == sorted(RETIRED)
     wrong = [(name, RETIRED[name]) for name, figure in replacements if figure not in RETIRED[name]]
     assert wrong == []
+
+
+def test_bad_alert_settings_stop_the_start_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SURECAST_ALERTS", "not-a-url")
+    with pytest.raises(SettingsError, match=r"SURECAST_ALERTS: .*entry 1 is not an Apprise URL .*\(got <hidden>\)"):
+        load_settings()
+    monkeypatch.setenv("SURECAST_ALERTS", "json://127.0.0.1:9/a")
+    monkeypatch.setenv("SURECAST_ALERTS_AFTER", "12")
+    monkeypatch.setenv("SURECAST_VENUE", "north hall")
+    with pytest.raises(SettingsError, match=r"SURECAST_VENUE: .*letters, digits"):
+        load_settings()
+    monkeypatch.setenv("SURECAST_VENUE", "north")
+    settings = load_settings()
+    assert [u.get_secret_value() for u in settings.alerts] == ["json://127.0.0.1:9/a"]
+    assert settings.alerts_after == 12 and settings.venue_name == "north"
+    monkeypatch.delenv("SURECAST_ALERTS")
+    assert load_settings().alerts == []
