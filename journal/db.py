@@ -118,10 +118,25 @@ FILES_COLUMNS_V1 = {
 # Columns added to ``encoder_segments`` by migration 2: when a segment's first frame was captured (its
 # EXT-X-PROGRAM-DATE-TIME) and its size in bytes (the measured bit rates of a VOD master playlist).
 SEGMENTS_COLUMNS_V2 = {"program_time": "REAL", "size": "INTEGER"}
-SCHEMA_VERSION = 2
+# Columns added to ``parts`` by migration 3: a part of a big file is a delivery of its own (a task per part,
+# journal/parts.py). A row written before is a part that landed and was checked: ``verified``.
+PARTS_COLUMNS_V3 = {
+    "state": "TEXT NOT NULL DEFAULT 'verified'",  # queued, uploading or verified
+    "first_byte": "INTEGER NOT NULL DEFAULT 0",
+    "md5": "TEXT",  # hex MD5 the part's bytes must have (hashed when the file was split)
+    "sha256": "TEXT",  # base64 SHA-256 of the part, where one is kept
+    "published_at": "REAL",
+    "lease_owner": "TEXT",
+    "lease_until": "REAL",
+    "next_attempt_at": "REAL",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "streak": "INTEGER NOT NULL DEFAULT 0",
+}
+SCHEMA_VERSION = 3
 INDEXES_V1 = """
 CREATE INDEX IF NOT EXISTS files_due ON files (state, published_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS files_lease ON files (state, lease_until);
+CREATE INDEX IF NOT EXISTS parts_state ON parts (state, published_at);
 """
 
 
@@ -153,6 +168,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     with write(db):
         _add_columns(db, "files", FILES_COLUMNS_V1)
         _add_columns(db, "encoder_segments", SEGMENTS_COLUMNS_V2)
+        _add_columns(db, "parts", PARTS_COLUMNS_V3)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.executescript(INDEXES_V1)
 

@@ -16,15 +16,16 @@ from pathlib import Path
 from core.contract import UploadJob
 from core.destinations import PRIMARY
 from journal import db as journal_db
-from journal.rows import FileRow, State, Totals, row_of
+from journal.parts import PartSchedule
+from journal.rows import FileRow, PartRow, State, Totals, row_of
 from journal.schedule import DeliverySchedule
 
-__all__ = ["FileRow", "Journal", "State", "Totals"]
+__all__ = ["FileRow", "Journal", "PartRow", "State", "Totals"]
 
 _CHUNK = 400  # keys per query: below SQLite's default limit of bound parameters
 
 
-class Journal(DeliverySchedule):
+class Journal(DeliverySchedule, PartSchedule):
     """A connection to the journal; cheap to open, one per process or thread."""
 
     def __init__(
@@ -104,6 +105,10 @@ class Journal(DeliverySchedule):
             )
         return True
 
+    def expected_in_redis(self) -> int:
+        """Upload messages Redis should hold for this journal: the files' and the parts'."""
+        return self.file_messages_expected() + self.part_messages_expected()
+
     def get(self, key: str) -> FileRow | None:
         row = self._db.execute("SELECT * FROM files WHERE key = ?", (key,)).fetchone()
         return row_of(row) if row else None
@@ -124,17 +129,22 @@ class Journal(DeliverySchedule):
             db.execute("DELETE FROM parts WHERE key = ? AND upload_id IS NOT ?", (key, upload_id))
 
     def record_part(self, key: str, upload_id: str, number: int, etag: str, size: int) -> None:
+        """A part landed and its returned ETag matched what was sent: verified, not to be sent again."""
         with self._write() as db:
             db.execute(
-                "INSERT OR REPLACE INTO parts (key, upload_id, part_number, etag, size) VALUES (?, ?, ?, ?, ?)",
+                """INSERT INTO parts (key, upload_id, part_number, etag, size, state) VALUES (?, ?, ?, ?, ?, 'verified')
+                   ON CONFLICT DO UPDATE SET etag = excluded.etag, size = excluded.size, state = 'verified',
+                       lease_owner = NULL, lease_until = NULL, next_attempt_at = NULL""",
                 (key, upload_id, number, etag, size),
             )
             # Progress keeps the reconciler from re-publishing a long upload that is alive.
             db.execute("UPDATE files SET updated_at = ? WHERE key = ?", (self._now(), key))
 
     def parts(self, key: str, upload_id: str) -> dict[int, str]:
+        """The verified parts of an upload: {number: ETag}."""
         rows = self._db.execute(
-            "SELECT part_number, etag FROM parts WHERE key = ? AND upload_id = ?", (key, upload_id)
+            "SELECT part_number, etag FROM parts WHERE key = ? AND upload_id = ? AND state = 'verified'",
+            (key, upload_id),
         ).fetchall()
         return {r["part_number"]: r["etag"] for r in rows}
 

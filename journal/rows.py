@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 
-from core.contract import PRIMARY, FileKind, UploadJob
+from core.contract import PRIMARY, FileKind, PartJob, UploadJob
 
 
 class State(StrEnum):
@@ -69,6 +69,43 @@ class Totals:
     oldest_unverified_at: float | None
     retries: int
     integrity_reuploads: int
+
+
+@dataclass(frozen=True)
+class PartRow:
+    """A part of a big file waiting to be sent (or being sent), with what its task needs of the file."""
+
+    key: str
+    upload_id: str
+    number: int
+    first_byte: int
+    size: int
+    md5: str
+    sha256: str | None
+    path: str
+    version: int
+    file_md5: str
+    priority: int
+
+    def job(self, destination: str = PRIMARY) -> PartJob:
+        """The task payload that sends this part to ``destination`` (whose journal this row is of)."""
+        return PartJob(
+            destination=destination,
+            path=self.path,
+            key=self.key,
+            version=self.version,
+            md5=self.file_md5,
+            upload_id=self.upload_id,
+            part=self.number,
+            first_byte=self.first_byte,
+            size=self.size,
+            part_md5=self.md5,
+            part_sha256=self.sha256,
+        )
+
+    @property
+    def ident(self) -> tuple[str, str, int]:
+        return (self.key, self.upload_id, self.number)
 
 
 def row_of(row: sqlite3.Row) -> FileRow:

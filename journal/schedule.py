@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
+from journal.parts import PARTED
 from journal.rows import FileRow, row_of
 
 DUE = "state = 'queued' AND published_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
@@ -151,13 +152,14 @@ class DeliverySchedule:
     def expire_leases(self, recover_after: float) -> list[str]:
         """Uploads whose process stopped renewing its lease (it died): queued to publish again at once.
 
-        A journal from before leases has ``uploading`` rows without one: those count from their last change.
+        A journal from before leases has ``uploading`` rows without one: those count from their last change. A
+        file whose parts are out holds no lease (its parts do, ``journal.parts``): it is left alone.
         """
         now = self._now()
         with self._write() as db:
             rows = db.execute(
-                """SELECT key FROM files WHERE state = 'uploading'
-                       AND (lease_until < ? OR (lease_until IS NULL AND updated_at < ?))""",
+                f"""SELECT key FROM files WHERE state = 'uploading'
+                       AND (lease_until < ? OR (lease_until IS NULL AND updated_at < ?)) AND NOT ({PARTED})""",  # noqa: S608
                 (now, now - recover_after),
             ).fetchall()
             db.executemany(
@@ -214,11 +216,12 @@ class DeliverySchedule:
             )
         return int(cursor.rowcount)
 
-    def expected_in_redis(self) -> int:
-        """Messages Redis should hold for this journal: published and not started, or being uploaded."""
+    def file_messages_expected(self) -> int:
+        """Messages Redis should hold for this journal: published and not started, or being uploaded (a file
+        whose parts are out has none of its own: its parts' are counted)."""
         row = self._db.execute(
-            """SELECT count(*) FROM files WHERE (state = 'queued' AND published_at IS NOT NULL)
-                   OR state = 'uploading'"""
+            f"""SELECT count(*) FROM files WHERE (state = 'queued' AND published_at IS NOT NULL)
+                   OR (state = 'uploading' AND NOT ({PARTED}))"""  # noqa: S608 - constants only
         ).fetchone()
         return int(row[0])
 
