@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.contract import PRIORITY_LIVE, PRIORITY_STEPS, UPLOAD_TASK
+from core.contract import PRIORITY_LIVE, PRIORITY_STEPS, UPLOAD_PART_TASK, UPLOAD_TASK
 from core.settings import Settings
 
 
@@ -55,7 +55,7 @@ def celery_config(settings: Settings, publish_forever: bool) -> dict[str, Any]:
         "task_soft_time_limit": settings.upload.soft_time_limit,
         "task_time_limit": settings.upload.time_limit,
         "task_default_queue": queue,
-        "task_routes": {UPLOAD_TASK: {"queue": queue}},
+        "task_routes": {UPLOAD_TASK: {"queue": queue}, UPLOAD_PART_TASK: {"queue": queue}},
         "task_default_priority": PRIORITY_LIVE,
         "task_publish_retry": True,
         "task_publish_retry_policy": publish_policy,

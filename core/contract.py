@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 UPLOAD_TASK = "surecast.upload"
+# One part of a file above the multipart threshold: every worker process can carry parts of one file.
+UPLOAD_PART_TASK = "surecast.upload_part"
 # The destination of SURECAST_S3_*; backups have names of their own (core.destinations).
 PRIMARY = "primary"
 
@@ -146,4 +148,45 @@ class UploadJob(BaseModel):
     def _header(cls, value: str) -> str:
         if any(c in value for c in "\r\n\x00") or len(value) > 256:
             raise ValueError("header value must be one line of at most 256 characters")
+        return value
+
+
+class PartJob(BaseModel):
+    """One part of a multipart upload to send: which file (as journaled), which upload, which bytes, and
+    what they must hash to (the whole file was hashed when it was split)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    key: str
+    version: int = Field(default=0, ge=0)
+    md5: str = Field(description="hex MD5 of the whole file, as journaled")
+    upload_id: str = Field(min_length=1, max_length=1024)
+    part: int = Field(ge=1, le=10_000)
+    first_byte: int = Field(ge=0)
+    size: int = Field(ge=0)
+    part_md5: str = Field(description="hex MD5 of this part's bytes")
+    part_sha256: str | None = Field(default=None, description="base64 SHA-256 of the part, where one is kept")
+    destination: str = PRIMARY
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_spool_path(value)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return check_object_key(value)
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str) -> str:
+        return check_event_id(value)
+
+    @field_validator("md5", "part_md5")
+    @classmethod
+    def _md5(cls, value: str) -> str:
+        if not _MD5_HEX.match(value):
+            raise ValueError("md5 must be 32 lowercase hex digits")
         return value

@@ -9,14 +9,14 @@ up quickly when Redis is down; the journal keeps the file and it is published la
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from celery import Celery
 from kombu.exceptions import OperationalError
 
 from core.celeryconfig import celery_config
-from core.contract import UPLOAD_TASK, UploadJob
+from core.contract import UPLOAD_PART_TASK, UPLOAD_TASK, PartJob, UploadJob
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,18 @@ class Publishable(Protocol):
     def priority(self) -> int: ...
 
     def job(self, destination: str) -> UploadJob: ...
+
+
+class PublishablePart(Protocol):
+    """A part of a big file as the publisher needs it (the journal's ``PartRow``)."""
+
+    @property
+    def ident(self) -> tuple[str, str, int]: ...
+
+    @property
+    def priority(self) -> int: ...
+
+    def job(self, destination: str) -> PartJob: ...
 
 
 class Publisher:
@@ -52,21 +64,32 @@ class Publisher:
     def publish(self, rows: Iterable[Publishable]) -> list[str]:
         """Publish a task per row, in order; return the keys published. Stops at the first broker error
         (kept in ``broker_error``); what was not sent stays in the journal."""
-        done: list[str] = []
+        rows = list(rows)
+        sent = self._send(UPLOAD_TASK, [(r.job(self.destination), r.priority) for r in rows])
+        return [r.key for r in rows[:sent]]
+
+    def publish_parts(self, rows: Sequence[PublishablePart]) -> list[tuple[str, str, int]]:
+        """Publish a part task per row, in order (each part of a big file is a task of its own); return the
+        parts published, as ``publish`` does."""
+        sent = self._send(UPLOAD_PART_TASK, [(r.job(self.destination), r.priority) for r in rows])
+        return [r.ident for r in rows[:sent]]
+
+    def _send(self, task: str, jobs: list[tuple[UploadJob | PartJob, int]]) -> int:
+        done = 0
         try:
             with self.app.producer_or_acquire() as producer:
-                for row in rows:
+                for job, priority in jobs:
                     self.app.send_task(
-                        UPLOAD_TASK,
-                        kwargs=row.job(self.destination).model_dump(mode="json"),
+                        task,
+                        kwargs=job.model_dump(mode="json"),
                         queue=self.queue,
-                        priority=row.priority,
+                        priority=priority,
                         producer=producer,
                     )
-                    done.append(row.key)
+                    done += 1
         except OperationalError as exc:
             self.broker_error = str(exc)
-            log.debug("Redis did not take the tasks after %d file(s): %s", len(done), exc)
+            log.debug("Redis did not take the tasks after %d message(s): %s", done, exc)
         else:
             self.broker_error = None
         return done

@@ -1,10 +1,10 @@
 """The reconciler: Redis may lose a task and a worker may die; the journal does not forget either.
 
 It runs beside every upload worker, one elected per venue queue (``Election``, a lock in Redis). Each
-round (a few times a second): files whose worker stopped renewing its lease go back to be published;
-failed files whose slow retry is due are queued; a success since the last round makes every waiting
-retry due at once (the link is back); published files Redis no longer holds are published again; and
-everything due goes out. Now and then it also aborts multipart uploads no journal entry knows of, so
+round (a few times a second): files (and parts of big files) whose worker stopped renewing its lease go
+back to be published; failed files whose slow retry is due are queued; a success since the last round
+makes every waiting retry due at once (the link is back); published files and parts Redis no longer
+holds are published again; and everything due goes out. Now and then it also aborts multipart uploads no journal entry knows of, so
 abandoned parts do not cost storage forever, and it publishes the VOD of ended events whose segments
 are all verified (``Finisher``: ``encoder.finish``, no command needed).
 
@@ -43,7 +43,7 @@ from encoder.finish import publish_vod
 from encoder.keys import EventLayout
 from journal.events import EventStore
 from journal.files import Journal
-from journal.rows import FileRow
+from journal.rows import FileRow, PartRow
 from uploader.constants import ABANDONED_MULTIPART_AFTER, RECONCILE_INTERVAL, RECOVER_AFTER
 from uploader.errors import UploadError, s3_errors
 from uploader.queues import messages_held
@@ -73,6 +73,8 @@ class RoundReport:
     expedited: int = 0
     lost: int = 0  # published, but Redis no longer had them
     published: int = 0
+    parts_recovered: int = 0  # parts of big files whose worker died
+    parts_published: int = 0
     broker_error: str | None = None  # Redis did not take the due files
 
 
@@ -94,23 +96,34 @@ class Reconciler:
         if recovered:
             log.warning("%d upload(s) whose worker stopped: published again for a live worker", len(recovered))
         report.recovered = len(recovered)
+        report.parts_recovered = journal.expire_part_leases()
+        if report.parts_recovered:
+            log.warning("%d part(s) whose worker stopped: published again for a live worker", report.parts_recovered)
         report.requeued_failed = journal.requeue_due_failed()
         success = journal.latest_success_at()
         if success > self.last_success:
             if self.last_success >= 0:  # not the first round: something landed, the link works
-                report.expedited = journal.expedite_retries()
+                report.expedited = journal.expedite_retries() + journal.expedite_part_retries()
             self.last_success = success
         if held_in_redis is not None and held_in_redis < journal.expected_in_redis():
             report.lost = journal.republish_stale(self.clock() - upload.reconcile_after)
+            report.lost += journal.republish_stale_parts(self.clock() - upload.reconcile_after)
             if report.lost:
                 log.info("reconciler: %d published file(s) Redis no longer holds; publishing them again", report.lost)
         report.published = journal.publish_due(partial(self._send, report=report))
+        if report.broker_error is None:
+            report.parts_published = journal.publish_due_parts(partial(self._send_parts, report=report))
         return report
 
     def _send(self, rows: list[FileRow], report: RoundReport) -> list[str]:
         keys = self.publisher.publish(rows)
         report.broker_error = self.publisher.broker_error
         return keys
+
+    def _send_parts(self, rows: list[PartRow], report: RoundReport) -> list[tuple[str, str, int]]:
+        sent = self.publisher.publish_parts(rows)
+        report.broker_error = self.publisher.broker_error
+        return sent
 
 
 def abort_abandoned_uploads(client: S3Client, journal: Journal, settings: Settings, now: datetime | None = None) -> int:

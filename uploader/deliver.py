@@ -4,12 +4,19 @@ Order of work: refuse unsafe paths before anything is read; skip stale or alread
 check the local file against what was journaled; skip the upload if an identical object is already
 stored; upload; run the integrity test; record the outcome in the journal.
 
+A file above the multipart threshold, in a worker, is split: its task hashes it, starts (or resumes) the
+multipart upload and queues every part not yet verified as a task of its own (``deliver_part``), so that
+every worker process carries parts of one file; the task that verifies the last part completes the upload
+and runs the integrity test of the whole. In-process callers (no ``fan_out``) send the parts in order.
+
 This is the one place the uploader writes the journal about an upload: ``uploader.transfer`` only talks
 to S3, and a multipart upload's progress comes back here (``Multipart``) to be journaled as it happens.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
 import time
@@ -22,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.backoff import backoff_delay
-from core.contract import UploadJob
+from core.contract import PartJob, UploadJob
 from journal.files import Journal, State
+from journal.parts import PartIdent
 from journal.rows import FileRow
 from uploader.checksums import etag_is_md5
 from uploader.digest import FileDigest, digest_file
@@ -38,7 +46,7 @@ from uploader.errors import (
     reason_of,
 )
 from uploader.leases import LeaseKeeper
-from uploader.parts import choose_part_size, uses_multipart
+from uploader.parts import choose_part_size, plan_parts, uses_multipart
 from uploader.s3client import ClientPool
 from uploader.transfer import (
     Expected,
@@ -46,8 +54,12 @@ from uploader.transfer import (
     Target,
     abort_multipart,
     check_returned_etag,
+    complete_multipart,
+    completed_part,
     put_multipart,
+    put_part,
     put_single,
+    resume_or_create,
     stored_matches,
     verify,
 )
@@ -67,6 +79,8 @@ class Outcome(StrEnum):
     ALREADY_VERIFIED = "already-verified"
     STALE = "stale"
     DEFERRED = "deferred"
+    SPLIT = "split"  # its parts went out as tasks of their own
+    PART_SENT = "part-sent"
 
 
 @dataclass(frozen=True)
@@ -105,12 +119,26 @@ class Delivery:
     # for in-process callers.
     clients: ClientPool | None = None
     leases: LeaseKeeper | None = None
+    # Publishes the parts due (``Journal.publish_due_parts``): a big file is split into a task per part.
+    # None: a multipart file is sent part after part by the one call (in-process callers).
+    fan_out: Callable[[], int] | None = None
 
     def client_for(self, nbytes: int) -> S3Client:
         return self.clients.for_size(nbytes) if self.clients else self.client
 
     def holding(self, key: str) -> AbstractContextManager[None]:
         return self.leases.holding(key) if self.leases else nullcontext()
+
+    def holding_part(self, ident: PartIdent) -> AbstractContextManager[None]:
+        return self.leases.holding_part(ident) if self.leases else nullcontext()
+
+    @property
+    def owner(self) -> str:
+        return self.leases.owner if self.leases else ""
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.leases.lease_seconds if self.leases else 0.0
 
 
 def spool_file(spool_dir: Path, relative: str) -> Path:
@@ -146,11 +174,18 @@ def deliver(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> Outcom
         journal.unclaim([job.key])
         log.info("%s: demoted since it was sent, published again behind the live edge", job.key)
         return Outcome.DEFERRED
-    owner = ctx.leases.owner if ctx.leases else ""
-    journal.start_attempt(job.key, owner, ctx.leases.lease_seconds if ctx.leases else 0.0)
+    journal.start_attempt(job.key, ctx.owner, ctx.lease_seconds)
+    outcome = _attempt(job, row, ctx, partial(_upload, job, row, path, ctx))
+    _keep_latest_on_top(job, ctx)
+    return outcome
+
+
+def _attempt(job: UploadJob, row: FileRow, ctx: Delivery, work: Callable[[], Outcome]) -> Outcome:
+    """Run ``work`` on ``job``'s file holding its lease, and journal how it ended if not well."""
+    journal = ctx.journal
     try:
         with ctx.holding(job.key):
-            outcome = _upload(job, row, path, ctx)
+            return work()
     except Suspect as exc:
         if row.suspects + 1 < ctx.retry.suspect_attempts:
             journal.schedule_retry(
@@ -169,8 +204,6 @@ def deliver(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> Outcom
     except PermanentError as exc:
         _fail(job, row, reason_of(exc, job.key), ctx)
         raise
-    _keep_latest_on_top(job, ctx)
-    return outcome
 
 
 def _fail(job: UploadJob, row: FileRow, reason: str, ctx: Delivery) -> None:
@@ -217,6 +250,8 @@ def _upload(job: UploadJob, row: FileRow, path: Path, ctx: Delivery) -> Outcome:
             ctx.journal.mark_verified(job.key, job.md5)
             log.info("%s already stored intact (attempt %d), not sent again", job.key, attempt)
             return Outcome.ALREADY_STORED
+    if part_size and ctx.fan_out is not None:
+        return _split(job, row, path, part_size, client, ctx)
     try:
         if part_size:
             landed = put_multipart(client, ctx.target, job, path, part_size, _journaled(row, ctx.journal))
@@ -243,6 +278,118 @@ def _upload(job: UploadJob, row: FileRow, path: Path, ctx: Delivery) -> Outcome:
         job.key,
         job.size,
         landed.sent,
+        attempt,
+        ctx.clock() - started,
+    )
+    return Outcome.UPLOADED
+
+
+def _split(job: UploadJob, row: FileRow, path: Path, part_size: int, client: S3Client, ctx: Delivery) -> Outcome:
+    """Hash the file (each part's MD5 becomes what its task must send), start or resume its multipart upload,
+    and queue every part not yet verified as a task of its own; parts S3 already holds intact are journaled
+    verified, not sent again. With nothing left to send, complete here."""
+    digest = _local_digest(job, path, part_size, ctx)
+    upload_id, present = resume_or_create(client, ctx.target, job, part_size, _journaled(row, ctx.journal))
+    verified = ctx.journal.parts(job.key, upload_id)
+    planned = []
+    for i, part in enumerate(plan_parts(job.size, part_size)):
+        md5 = digest.part_md5s[i].hex()
+        sha = base64.b64encode(digest.part_sha256s[i]).decode() if digest.part_sha256s else None
+        if verified.get(part.number) != md5 and present.get(part.number) == md5:
+            ctx.journal.record_part(job.key, upload_id, part.number, md5, part.size)
+        planned.append((part.number, part.offset, part.size, md5, sha))
+    pending = ctx.journal.split_into_parts(job.key, upload_id, planned)
+    if pending:
+        assert ctx.fan_out is not None
+        ctx.fan_out()
+        log.info("%s: %d of %d parts queued as tasks of their own", job.key, pending, len(planned))
+        return Outcome.SPLIT
+    if not ctx.journal.claim_completion(job.key, upload_id, ctx.owner, ctx.lease_seconds):
+        return Outcome.SPLIT  # another process completes it
+    return _complete(job, upload_id, client, ctx, row.attempts + 1)
+
+
+def deliver_part(job: PartJob, ctx: Delivery) -> Outcome:
+    """Send one part of a split file and journal it verified; the process that verifies the last part
+    completes the upload. A part that fails is queued again after a backoff (a retry of its file); an
+    upload gone from S3 sends the file back to start anew; a permanent error fails the file."""
+    path = spool_file(ctx.spool_dir, job.path)
+    journal = ctx.journal
+    row = journal.get(job.key)
+    if row is None or (row.version, row.md5, row.upload_id) != (job.version, job.md5, job.upload_id):
+        return Outcome.STALE
+    if row.state != State.UPLOADING:
+        return Outcome.ALREADY_VERIFIED if row.state == State.VERIFIED else Outcome.STALE
+    ident = (job.key, job.upload_id, job.part)
+    if not journal.start_part(ident, ctx.owner, ctx.lease_seconds):
+        return Outcome.ALREADY_VERIFIED
+    whole = row.job(job.destination)
+    client = ctx.client_for(job.size)
+    try:
+        with ctx.holding_part(ident):
+            _send_part(job, path, client, ctx)
+    except UploadVanished as exc:
+        journal.set_multipart(job.key, None, None)
+        journal.schedule_retry(job.key, reason_of(exc, job.key), ctx.retry.retry_delay(row.streak), version=job.version)
+        raise
+    except RetryableError as exc:
+        integrity = isinstance(exc, IntegrityError)
+        journal.retry_part(ident, reason_of(exc, job.key), ctx.retry.retry_delay(journal.part_streak(ident)), integrity)
+        if integrity:
+            log.warning("integrity test of a part failed, re-uploading it: %s", exc)
+        raise
+    except PermanentError as exc:
+        _fail(whole, row, reason_of(exc, job.key), ctx)
+        raise
+    if not journal.claim_completion(job.key, job.upload_id, ctx.owner, ctx.lease_seconds):
+        return Outcome.PART_SENT
+    return _attempt(whole, row, ctx, partial(_complete, whole, job.upload_id, client, ctx, row.attempts))
+
+
+def _send_part(job: PartJob, path: Path, client: S3Client, ctx: Delivery) -> None:
+    """Read the part, check it is what the file was split into, send it, and journal it verified."""
+    try:
+        with path.open("rb") as f:
+            f.seek(job.first_byte)
+            body = f.read(job.size)
+    except FileNotFoundError:
+        raise LocalFileError(f"{job.key}: spool file {job.path} is missing") from None
+    md5 = hashlib.md5(body).digest()
+    if len(body) != job.size or md5.hex() != job.part_md5:
+        raise LocalFileError(f"{job.key}: spool file {job.path} changed since it was journaled (part {job.part})")
+    started = ctx.clock()
+    etag = put_part(client, ctx.target, job.key, job.upload_id, job.part, body, md5, job.part_sha256)
+    ctx.journal.record_part(job.key, job.upload_id, job.part, etag, job.size)
+    if ctx.clients:
+        ctx.clients.rate.note(job.size, ctx.clock() - started)
+
+
+def _complete(job: UploadJob, upload_id: str, client: S3Client, ctx: Delivery, attempt: int) -> Outcome:
+    """Complete a split file's upload from its verified parts and run the integrity test of the whole: the
+    returned ETag (and a HEAD where asked) against the MD5 of the parts' MD5s hashed when it was split. A
+    mismatch starts the upload anew: which part is wrong is not known."""
+    started = ctx.clock()
+    sums = ctx.journal.part_checksums(job.key, upload_id)
+    numbers = sorted(sums)
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise UploadVanished(f"{job.key}: parts {numbers} of upload {upload_id} do not make a whole file")
+    md5s = [bytes.fromhex(sums[n][0]) for n in numbers]
+    shas = [base64.b64decode(sha) for n in numbers if (sha := sums[n][1])]
+    completed = [completed_part(n, md5s[i], sums[n][1]) for i, n in enumerate(numbers)]
+    try:
+        landed = complete_multipart(client, ctx.target, job, upload_id, completed, md5s, shas, 0)
+        check_returned_etag(job.key, landed)
+        if ctx.verify_stored or not etag_is_md5(landed.etag, None):
+            verify(client, ctx.target, job.key, landed.expected)
+    except (IntegrityError, UploadVanished):
+        ctx.journal.set_multipart(job.key, None, None)
+        raise
+    ctx.journal.mark_verified(job.key, job.md5)
+    log.info(
+        "delivered %s bytes=%d parts=%d attempt=%d seconds=%.3f (completion)",
+        job.key,
+        job.size,
+        len(numbers),
         attempt,
         ctx.clock() - started,
     )

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from journal.files import Journal
+from journal.parts import PartIdent
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class LeaseKeeper:
         self.lease_seconds = lease_seconds
         self.owner = owner or process_owner()
         self._held: set[str] = set()
+        self._parts: set[PartIdent] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew_forever, name="surecast-leases", daemon=True)
@@ -51,6 +53,17 @@ class LeaseKeeper:
             with self._lock:
                 self._held.discard(key)
 
+    @contextmanager
+    def holding_part(self, ident: PartIdent) -> Iterator[None]:
+        """Renew a part's lease (key, upload id, number) for as long as the block runs."""
+        with self._lock:
+            self._parts.add(ident)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._parts.discard(ident)
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
@@ -60,11 +73,12 @@ class LeaseKeeper:
         try:
             while not self._stop.wait(self.lease_seconds / 3):
                 with self._lock:
-                    keys = list(self._held)
-                if not keys:
-                    continue
+                    keys, parts = list(self._held), list(self._parts)
                 try:
-                    journal.renew_leases(keys, self.owner, self.lease_seconds)
+                    if keys:
+                        journal.renew_leases(keys, self.owner, self.lease_seconds)
+                    if parts:
+                        journal.renew_part_leases(parts, self.owner, self.lease_seconds)
                 except sqlite3.Error as exc:  # the disk is full, say: the next round tries again
                     log.warning("could not renew upload leases this round: %s", exc)
         finally:

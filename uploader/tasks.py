@@ -23,11 +23,12 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from pydantic import ValidationError
 
-from core.contract import PRIMARY, UPLOAD_TASK, UploadJob
+from core.contract import PRIMARY, UPLOAD_PART_TASK, UPLOAD_TASK, PartJob, UploadJob
+from core.publisher import Publisher
 from core.settings import Settings
 from journal.files import Journal
 from uploader.constants import LEASE_SECONDS
-from uploader.deliver import Delivery, RetryPolicy, deliver
+from uploader.deliver import Delivery, RetryPolicy, deliver, deliver_part
 from uploader.errors import InvalidPayload, PermanentError, RetryableError
 from uploader.leases import LeaseKeeper
 from uploader.s3client import ClientPool
@@ -54,10 +55,12 @@ def _make_delivery(slot: tuple[int, str], settings: Settings) -> Delivery:
     spool = Path(settings.spool.dir)
     clients = ClientPool(settings.s3)
     upload = settings.upload
+    # An upload's progress: a power cut may take it back, the reconciler redoes it (journal/db.py).
+    journal = Journal(spool, destination=settings.destination, durable=False)
+    publisher = Publisher(settings)  # the parts of a big file, each a task (what Redis misses, the reconciler sends)
     delivery = _deliveries[slot] = Delivery(
         client=clients.default(),
-        # An upload's progress: a power cut may take it back, the reconciler redoes it (journal/db.py).
-        journal=Journal(spool, destination=settings.destination, durable=False),
+        journal=journal,
         spool_dir=spool,
         target=Target(settings.s3.bucket, settings.s3.checksum_algorithm == "SHA256"),
         multipart_threshold=settings.s3.multipart_threshold,
@@ -71,6 +74,7 @@ def _make_delivery(slot: tuple[int, str], settings: Settings) -> Delivery:
         ),
         clients=clients,
         leases=LeaseKeeper(spool, LEASE_SECONDS, settings.destination),
+        fan_out=lambda: journal.publish_due_parts(publisher.publish_parts),
     )
     return delivery
 
@@ -80,10 +84,12 @@ def disk_trouble(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
-def run_upload(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> str:
-    """Deliver ``job`` (its message published at priority ``sent_at``); whatever happens is in the journal
-    when this returns. Returns what happened."""
+def run_upload(job: UploadJob | PartJob, ctx: Delivery, sent_at: int | None = None) -> str:
+    """Deliver ``job``, a file (its message published at priority ``sent_at``) or a part of one; whatever
+    happens is in the journal when this returns. Returns what happened."""
     try:
+        if isinstance(job, PartJob):
+            return deliver_part(job, ctx).value
         return deliver(job, ctx, sent_at).value
     except RetryableError:
         return "retry scheduled"
@@ -91,9 +97,7 @@ def run_upload(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> str
         log.error("%s", exc)
         return "failed"
     except SoftTimeLimitExceeded:
-        row = ctx.journal.get(job.key)
-        delay = ctx.retry.retry_delay(row.streak if row else 0)
-        ctx.journal.schedule_retry(job.key, "ran past the soft time limit", delay, version=job.version)
+        _retry_later(job, ctx, "ran past the soft time limit")
         return "retry scheduled"
     except sqlite3.Error:
         raise  # the journal could not be written: the caller hands the message back
@@ -103,10 +107,18 @@ def run_upload(job: UploadJob, ctx: Delivery, sent_at: int | None = None) -> str
         if job.key not in _traced:
             _traced.add(job.key)
             log.exception("%s: unexpected error, retried like a connection error", job.key)
-        row = ctx.journal.get(job.key)
-        delay = ctx.retry.retry_delay(row.streak if row else 0)
-        ctx.journal.schedule_retry(job.key, f"unexpected {type(exc).__name__}: {exc}", delay, version=job.version)
+        _retry_later(job, ctx, f"unexpected {type(exc).__name__}: {exc}")
         return "retry scheduled"
+
+
+def _retry_later(job: UploadJob | PartJob, ctx: Delivery, reason: str) -> None:
+    """Journal a retry after the backoff: of the part alone for a part, else of the file."""
+    if isinstance(job, PartJob):
+        ident = (job.key, job.upload_id, job.part)
+        ctx.journal.retry_part(ident, reason, ctx.retry.retry_delay(ctx.journal.part_streak(ident)))
+        return
+    row = ctx.journal.get(job.key)
+    ctx.journal.schedule_retry(job.key, reason, ctx.retry.retry_delay(row.streak if row else 0), version=job.version)
 
 
 def prepare_process(settings: Settings, destination: str) -> None:
@@ -139,12 +151,30 @@ def register_upload_task(app: Celery, settings: Settings, destination: str = PRI
             served = settings.for_destination(job.destination)
         except ValueError as exc:  # a destination this worker's settings do not know
             raise InvalidPayload(f"refusing task payload: {exc}") from None
+        sent_at = (self.request.delivery_info or {}).get("priority")
+        return _run_or_hand_back(job, served, sent_at)
+
+    @app.task(name=UPLOAD_PART_TASK, acks_late=True)
+    def upload_part(**payload: Any) -> str:
+        """Send one part of a big file; the part that completes the file runs its integrity test too."""
         try:
-            sent_at = (self.request.delivery_info or {}).get("priority")
-            return run_upload(job, worker_delivery(served), sent_at)
-        except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, OSError) and not disk_trouble(exc):
-                raise
-            log.warning("%s: the journal cannot be written (%s); the task goes back to Redis", job.key, exc)
-            time.sleep(JOURNAL_DOWN_PAUSE)
-            raise Reject(str(exc), requeue=True) from exc
+            job = PartJob.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(f"refusing task payload: {exc.errors(include_url=False)}") from None
+        try:
+            served = settings.for_destination(job.destination)
+        except ValueError as exc:
+            raise InvalidPayload(f"refusing task payload: {exc}") from None
+        return _run_or_hand_back(job, served, None)
+
+
+def _run_or_hand_back(job: UploadJob | PartJob, served: Settings, sent_at: int | None) -> str:
+    """``run_upload``; when the journal cannot be written, the message goes back to Redis after a pause."""
+    try:
+        return run_upload(job, worker_delivery(served), sent_at)
+    except (sqlite3.Error, OSError) as exc:
+        if isinstance(exc, OSError) and not disk_trouble(exc):
+            raise
+        log.warning("%s: the journal cannot be written (%s); the task goes back to Redis", job.key, exc)
+        time.sleep(JOURNAL_DOWN_PAUSE)
+        raise Reject(str(exc), requeue=True) from exc

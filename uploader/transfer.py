@@ -117,7 +117,7 @@ def put_multipart(
     UploadVanished if the upload is gone when it is completed.
     """
     key = job.key
-    upload_id, present = _resume_or_create(client, target, job, part_size, progress)
+    upload_id, present = resume_or_create(client, target, job, part_size, progress)
     sent = 0
     whole = hashlib.md5()
     part_md5s: list[bytes] = []
@@ -129,33 +129,60 @@ def put_multipart(
             whole.update(body)
             md5 = hashlib.md5(body).digest()
             part_md5s.append(md5)
-            entry: dict[str, Any] = {"PartNumber": part.number, "ETag": f'"{md5.hex()}"'}
-            extra: dict[str, Any] = {}
+            sha = None
             if target.sha256:
-                sha = hashlib.sha256(body).digest()
-                part_shas.append(sha)
-                entry["ChecksumSHA256"] = extra["ChecksumSHA256"] = checksums.sha256_b64(sha)
-                extra["ChecksumAlgorithm"] = "SHA256"
-            completed.append(entry)
+                part_shas.append(hashlib.sha256(body).digest())
+                sha = checksums.sha256_b64(part_shas[-1])
+            completed.append(completed_part(part.number, md5, sha))
             if present.get(part.number) == md5.hex():
                 continue
-            with s3_errors(key):
-                resp = client.upload_part(
-                    Bucket=target.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=part.number,
-                    Body=body,
-                    ContentMD5=base64.b64encode(md5).decode(),
-                    **extra,
-                )
+            returned = put_part(client, target, key, upload_id, part.number, body, md5, sha)
             sent += part.size
-            returned = checksums.strip_etag(resp["ETag"])
-            if checksums.etag_is_md5(returned, resp.get("ServerSideEncryption")) and returned != md5.hex():
-                raise IntegrityError(f"{key}: part {part.number} landed with ETag {returned}, sent {md5.hex()}")
             progress.on_part(upload_id, part.number, returned, part.size)
     if whole.hexdigest() != job.md5:
         raise LocalFileError(f"{key}: spool file {job.path} changed since it was journaled (MD5 differs)")
+    return complete_multipart(client, target, job, upload_id, completed, part_md5s, part_shas, sent)
+
+
+def put_part(
+    client: S3Client, target: Target, key: str, upload_id: str, number: int, body: bytes, md5: bytes, sha256: str | None
+) -> str:
+    """Send one part with its Content-MD5 (and SHA-256 where kept); return the ETag S3 gave it. Raises
+    IntegrityError if that ETag is an MD5 other than the part's, UploadVanished if the upload is gone."""
+    extra: dict[str, Any] = {"ChecksumSHA256": sha256, "ChecksumAlgorithm": "SHA256"} if sha256 else {}
+    with s3_errors(key):
+        try:
+            resp = client.upload_part(
+                Bucket=target.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ContentMD5=base64.b64encode(md5).decode(),
+                **extra,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
+            raise UploadVanished(f"{key}: multipart upload {upload_id} vanished before part {number}") from exc
+    returned = checksums.strip_etag(resp["ETag"])
+    if checksums.etag_is_md5(returned, resp.get("ServerSideEncryption")) and returned != md5.hex():
+        raise IntegrityError(f"{key}: part {number} landed with ETag {returned}, sent {md5.hex()}")
+    return returned
+
+
+def complete_multipart(
+    client: S3Client,
+    target: Target,
+    job: UploadJob,
+    upload_id: str,
+    completed: list[dict[str, Any]],
+    part_md5s: list[bytes],
+    part_shas: list[bytes],
+    sent: int,
+) -> Landed:
+    """Complete an upload from its parts (in order) and say what the whole object must match."""
+    key = job.key
     with s3_errors(key):
         try:
             resp_c = client.complete_multipart_upload(
@@ -178,7 +205,15 @@ def put_multipart(
     return Landed(checksums.strip_etag(resp_c.get("ETag", "")), expected, sent)
 
 
-def _resume_or_create(
+def completed_part(number: int, md5: bytes, sha256: str | None) -> dict[str, Any]:
+    """A part as CompleteMultipartUpload lists it."""
+    entry: dict[str, Any] = {"PartNumber": number, "ETag": f'"{md5.hex()}"'}
+    if sha256:
+        entry["ChecksumSHA256"] = sha256
+    return entry
+
+
+def resume_or_create(
     client: S3Client, target: Target, job: UploadJob, part_size: int, progress: Multipart
 ) -> tuple[str, dict[int, str]]:
     """The journaled upload and the parts S3 holds for it, or a new upload (reported at once)."""
