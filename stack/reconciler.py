@@ -4,9 +4,9 @@ It runs beside every upload worker, one elected per venue queue (``Election``, a
 round (a few times a second): files (and parts of big files) whose worker stopped renewing its lease go
 back to be published; failed files whose slow retry is due are queued; a success since the last round
 makes every waiting retry due at once (the link is back); published files and parts Redis no longer
-holds are published again; and everything due goes out. Now and then it also aborts multipart uploads no journal entry knows of, so
-abandoned parts do not cost storage forever, and it publishes the VOD of ended events whose segments
-are all verified (``Finisher``: ``encoder.finish``, no command needed).
+holds are published again; and everything due goes out. Now and then it also aborts multipart uploads
+no journal entry knows of, so abandoned parts do not cost storage forever, and it publishes the VOD of
+ended events whose segments are all verified (``Finisher``: ``encoder.finish``, no command needed).
 
 Beside a worker it runs in a child process the worker's ``ReconcileStep`` starts (``run_reconciler``,
 spawned: a fresh interpreter), never as a thread of the worker's main process: the prefork pool forks
