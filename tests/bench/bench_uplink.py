@@ -58,7 +58,7 @@ def sh(*cmd: str, ns: bool = False, stdin: str | None = None) -> None:
     subprocess.run(argv, check=True, input=stdin, text=True, timeout=30)
 
 
-def link_up() -> None:
+def link_up(rate_mbit: int = RATE_MBIT, loss_per_mille: int = LOSS_PERCENT * 10, burst: str = "16kb") -> None:
     """The namespace, the veth pair, the rate limit and the random loss."""
     sh("ip", "netns", "add", NS)
     sh("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
@@ -68,11 +68,11 @@ def link_up() -> None:
     sh("ip", "addr", "add", f"{NS_IP}/30", "dev", NS_IF, ns=True)
     sh("ip", "link", "set", NS_IF, "up", ns=True)
     sh("ip", "link", "set", "lo", "up", ns=True)
-    sh("tc", "qdisc", "add", "dev", HOST_IF, "root", "tbf", "rate", f"{RATE_MBIT}mbit", "burst", "16kb",
+    sh("tc", "qdisc", "add", "dev", HOST_IF, "root", "tbf", "rate", f"{rate_mbit}mbit", "burst", burst,
        "latency", "100ms")  # fmt: skip
     rules = (
         f"table inet {TABLE} {{\n  chain input {{\n    type filter hook input priority 0;\n"
-        f'    iifname "{NS_IF}" numgen random mod 100 < {LOSS_PERCENT} drop\n  }}\n}}\n'
+        f'    iifname "{NS_IF}" numgen random mod 1000 < {loss_per_mille} drop\n  }}\n}}\n'
     )
     sh("nft", "-f", "-", ns=True, stdin=rules)
 
