@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.contract import (
@@ -18,7 +19,7 @@ from core.contract import (
 from core.files import copy_with_md5
 from core.publisher import Publisher
 from core.settings import Settings
-from journal.files import FileRow, Journal
+from journal.files import FileRow, Journal, State
 
 SENT_DIR = "sent"
 
@@ -85,3 +86,46 @@ def send_files(settings: Settings, files: list[Path], key_prefix: str) -> Iterat
         for _, journal, publisher in outboxes:
             publisher.close()
             journal.close()
+
+
+def render_progress(done: int, total: int, elapsed: float) -> str:
+    """One line of a delivery's progress: bytes verified, the rate so far and the time left at that rate.
+
+    Only verified bytes count (a single PUT when it is verified, a big file's parts as each is verified),
+    never bytes merely in flight: with parts going out in parallel the figure moves in steps, but it never
+    runs ahead of what is in the bucket."""
+    mib = 1024 * 1024
+    rate = done / elapsed if elapsed > 0 else 0.0
+    left = f"{(total - done) / rate:.0f} s left" if rate > 0 and done < total else "time left unknown"
+    if done >= total:
+        left = "done"
+    return f"{done / mib:.1f} of {total / mib:.1f} MiB verified, {rate * 8 / 1e6:.1f} Mbit/s, {left}"
+
+
+def follow(
+    settings: Settings,
+    keys: list[str],
+    report: Callable[[str], None],
+    every: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Report the progress of ``keys`` on the primary destination every ``every`` seconds until each is
+    verified (True) or one failed (False)."""
+    journal = Journal(Path(settings.spool.dir), destination=settings.destination)
+    started = clock()
+    try:
+        while True:
+            rows = [journal.get(key) for key in keys]
+            if any(r is None or r.state == State.FAILED for r in rows):
+                return False
+            done = total = 0
+            for row in rows:
+                assert row is not None
+                total += row.size
+                done += row.size if row.state == State.VERIFIED else journal.parts_progress(row.key)[0]
+            report(render_progress(done, total, clock() - started))
+            if done >= total:
+                return True
+            time.sleep(every)
+    finally:
+        journal.close()

@@ -63,19 +63,25 @@ def worker(
 @click.option(
     "--key-prefix", default="sent", show_default=True, help="Folder under SURECAST_S3_PREFIX for the objects."
 )
-def send(files: tuple[Path, ...], key_prefix: str) -> None:
+@click.option("--wait", is_flag=True, help="Show progress (bytes verified, rate, time left) until all are verified.")
+def send(files: tuple[Path, ...], key_prefix: str, wait: bool) -> None:
     """Hand existing files (a recording, a backup) to the guaranteed upload pipeline."""
     settings = settings_or_exit()
     setup_logging("WARNING")
-    from uploader.send import send_files
+    from uploader.send import follow, send_files
 
+    keys = []
     try:
         for destination, bucket, row, published in send_files(settings, list(files), key_prefix):
             state = "queued" if published else "journaled (Redis unreachable; the reconciler will publish it)"
             where = "" if destination == PRIMARY else f" ({destination})"
             click.echo(f"{row.path} -> s3://{bucket}/{row.key}{where}: {state}")
+            if destination == PRIMARY:
+                keys.append(row.key)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    if wait and not follow(settings, keys, lambda line: click.echo(line, err=True)):
+        raise click.ClickException("a file failed; `surecast status` says why")
 
 
 @click.command()

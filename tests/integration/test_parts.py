@@ -28,8 +28,15 @@ def test_the_parts_of_one_big_file_are_spread_over_two_workers(stack: Stack) -> 
     stack.start_worker(concurrency=1)
     size = 40 * MIB
     path = stack.spool_file("two-workers.bin", size)
-    (key,) = send(stack, path)
-    wait_verified(stack, [key], 90)
+    result = stack.run_cli("send", "--wait", str(path), timeout=90)
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.split(" -> s3://")[1].split(":")[0].split("/", 1)[1]
+    wait_verified(stack, [key], 5)
+    # Progress counts verified parts only: it moves in part-sized steps and ends at the whole file.
+    progress = [line for line in result.stderr.splitlines() if "MiB verified" in line]
+    steps = {line.split(" of ")[0] for line in progress}
+    assert len(steps) >= 3 and progress[-1].startswith("40.0 of 40.0 MiB verified") and "done" in progress[-1]
+    assert any("s left" in line for line in progress), progress
     assert stack.stored_etag(key) == expected_etag(path, PART)
     per_worker = [len(PART_TASK_DONE.findall(stack.worker_log(n))) for n in (0, 1)]
     assert sum(per_worker) == 8 and min(per_worker) >= 1, per_worker

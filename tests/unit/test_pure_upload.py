@@ -250,3 +250,19 @@ def test_uploads_send_no_expect_100_continue(monkeypatch: pytest.MonkeyPatch, tm
     with body.open("rb") as f, pytest.raises(Stop):
         client.put_object(Bucket="abc", Key="k", Body=f)
     assert sent and "Expect" not in sent
+
+
+@pytest.mark.parametrize(
+    ("done", "total", "elapsed", "expected"),
+    [
+        (0, 100 * MIB, 2.0, "0.0 of 100.0 MiB verified, 0.0 Mbit/s, time left unknown"),
+        (25 * MIB, 100 * MIB, 10.0, "25.0 of 100.0 MiB verified, 21.0 Mbit/s, 30 s left"),
+        (100 * MIB, 100 * MIB, 40.0, "100.0 of 100.0 MiB verified, 21.0 Mbit/s, done"),
+    ],
+)
+def test_send_progress_counts_verified_bytes_and_the_time_left_at_the_rate_so_far(
+    done: int, total: int, elapsed: float, expected: str
+) -> None:
+    from uploader.send import render_progress
+
+    assert render_progress(done, total, elapsed) == expected
