@@ -30,7 +30,7 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import IOLoop
 
-from client.webserver import WEB_DIR as PLAYER_WEB_DIR
+from core.web_assets import HLS_JS, HLS_JS_LICENSE, web_asset
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ ASSETS: dict[str, tuple[Path, str]] = {
     "/uPlot.iife.min.js": (WEB_DIR / "uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "/uPlot.min.css": (WEB_DIR / "uPlot.min.css", "text/css; charset=utf-8"),
     "/uPlot-LICENSE.txt": (WEB_DIR / "uPlot-LICENSE.txt", "text/plain; charset=utf-8"),
-    # The web player's vendored hls.js, served from the client package (one copy in the repository).
-    "/hls.min.js": (PLAYER_WEB_DIR / "hls.min.js", "text/javascript; charset=utf-8"),
-    "/hls.js-LICENSE.txt": (PLAYER_WEB_DIR / "hls.js-LICENSE.txt", "text/plain; charset=utf-8"),
+    # The vendored hls.js every page shares (core/web: one copy in the repository).
+    "/hls.min.js": (web_asset(HLS_JS), "text/javascript; charset=utf-8"),
+    "/hls.js-LICENSE.txt": (web_asset(HLS_JS_LICENSE), "text/plain; charset=utf-8"),
 }
 
 
