@@ -7,6 +7,7 @@ from typing import Any
 from console.actions import Actions
 from console.history import INTERVAL_SECONDS, WINDOW_SECONDS
 from console.sampler import Sampler
+from console.share import share_info
 from console.stream import preview_url
 from core.settings import Settings
 from core.version import surecast_version
@@ -25,6 +26,7 @@ class LiveBackend:
             "status_refresh_seconds": STATUS_REFRESH_SECONDS,
             "history_refresh_seconds": INTERVAL_SECONDS,
             "history_seconds": WINDOW_SECONDS,
+            "share": share_info(settings),
         }
 
     def config(self) -> dict[str, Any]:

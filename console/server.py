@@ -1,7 +1,8 @@
 """The console's web server (Tornado): the page, its assets, the JSON figures and the two actions.
 
     GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js
-    GET  /api/config          the preview's stream URL, the channel, refresh intervals
+    GET  /api/config          the preview's stream URL, the channel, refresh intervals, the viewers' link
+    GET  /share-qr.svg        the QR code of the viewers' link
     GET  /api/status          the latest figures and the big state
     GET  /api/history?since=  the history points after ``since`` (epoch seconds), up to 30 minutes
     POST /api/retry           {"reason": R or null}: re-queue failed files (of reason R) now
@@ -30,6 +31,7 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import IOLoop
 
+from console.share import qr_svg
 from core.web_assets import HLS_JS, HLS_JS_LICENSE, web_asset
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ ASSETS: dict[str, tuple[Path, str]] = {
     "/uPlot.iife.min.js": (WEB_DIR / "uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "/uPlot.min.css": (WEB_DIR / "uPlot.min.css", "text/css; charset=utf-8"),
     "/uPlot-LICENSE.txt": (WEB_DIR / "uPlot-LICENSE.txt", "text/plain; charset=utf-8"),
+    "/share.js": (WEB_DIR / "share.js", "text/javascript; charset=utf-8"),
     # The vendored hls.js every page shares (core/web: one copy in the repository).
     "/hls.min.js": (web_asset(HLS_JS), "text/javascript; charset=utf-8"),
     "/hls.js-LICENSE.txt": (web_asset(HLS_JS_LICENSE), "text/plain; charset=utf-8"),
@@ -119,6 +122,15 @@ class _Config(_Guarded):
         self.write_json(self.backend.config())
 
 
+class _ShareQr(_Guarded):
+    def get(self) -> None:
+        share = self.backend.config().get("share") or {}
+        if not share.get("url"):
+            raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", "image/svg+xml")
+        self.finish(qr_svg(share["url"]))
+
+
 class _Status(_Guarded):
     def get(self) -> None:
         self.write_json({**self.backend.status(), "served_at": time.time()})
@@ -189,6 +201,7 @@ def console_app(backend: Backend, user: str, password: str) -> tornado.web.Appli
     routes: list[Any] = [(path, _Asset, args) for path in ASSETS]
     routes += [
         ("/api/config", _Config, args),
+        ("/share-qr.svg", _ShareQr, args),
         ("/api/status", _Status, args),
         ("/api/history", _History, args),
         ("/api/retry", _Retry, args),

@@ -32,5 +32,6 @@ for command in (
     play.player,
     console.console,
     console.credentials,
+    console.share,
 ):
     main.add_command(command)
