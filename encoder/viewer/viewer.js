@@ -21,6 +21,7 @@
   var RETRY_MS = 3000; // a broadcast announced but not playable yet, or a player that gave up
   var STALL_MS = 1000; // the picture stopped this long: say so
   var LONG_STALL_S = 8; // longer, and the live edge moved on: go back to it (unless delayed)
+  var CATCH_UP_MS = 30000; // how long after such a stall the page looks for the live edge to move on
   var TICK_MS = 250;
 
   var params = new URLSearchParams(window.location.search);
@@ -63,6 +64,7 @@
   var lastTime = -1;
   var lastMoveAt = 0;
   var stalledSince = null;
+  var catchUpUntil = 0; // after a long stall: go back to the live edge once it has moved on
 
   function absolute(relative) { return new URL(relative, window.location.href).href; }
 
@@ -269,7 +271,11 @@
   function update() {
     renderPast();
     var current = channel && channel.current;
-    if (choseReplay) return; // the viewer watches a replay until they go back to the live broadcast
+    if (choseReplay) {
+      // The viewer watches a replay until they go back: offer the live broadcast whenever there is one.
+      goLiveButton.hidden = !(current && current.state === "live");
+      return;
+    }
     if (!current) {
       stop();
       show("waiting", "The broadcast starts soon. This page updates by itself.");
@@ -319,6 +325,12 @@
       if (t > 0 && !video.paused && (state.view === "starting" || state.view === "stalled" || state.view === "loading")) {
         showPlaying();
       }
+      // Playing again after a long stall: the uplink's backlog lands a segment at a time, so the live edge
+      // moves on only now; once it is well ahead, go to it.
+      if (now < catchUpUntil && movedOn(t)) {
+        catchUpUntil = 0;
+        jumpToLive();
+      }
       return;
     }
     var playing = state.playing && state.firstFrameMs !== null && !video.paused && !video.ended && !video.seeking;
@@ -332,15 +344,18 @@
       var stalled = (now - stalledSince) / 1000;
       state.longestStallSeconds = Math.max(state.longestStallSeconds, stalled);
       // The live edge moved on while the picture waited: go back to it, unless this viewer asked for a delay.
-      if (state.live && !effectiveDelay() && stalled > LONG_STALL_S && hls && hls.liveSyncPosition &&
-          hls.liveSyncPosition - t > LONG_STALL_S) {
-        jumpToLive();
-      }
+      if (stalled > LONG_STALL_S && movedOn(t)) jumpToLive();
     }
+  }
+
+  // The live edge is more than a long stall ahead of the picture, and this viewer did not ask for a delay.
+  function movedOn(t) {
+    return state.live && !effectiveDelay() && hls && hls.liveSyncPosition && hls.liveSyncPosition - t > LONG_STALL_S;
   }
 
   function stallEnded(now) {
     var seconds = (now - stalledSince) / 1000;
+    if (seconds > LONG_STALL_S) catchUpUntil = now + CATCH_UP_MS;
     state.stalledSeconds += seconds;
     state.longestStallSeconds = Math.max(state.longestStallSeconds, seconds);
     stalledSince = null;

@@ -23,10 +23,10 @@ import pytest
 from journal.files import State
 from stack.bucket_setup import cors_rule
 from tests.integration.test_encoder_live import EVENT, start_encoder
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, DevTools
 from tests.support.client_streams import public_read
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack
-from tests.system.test_player_browser import CHROMIUM, CHROMIUM_FLAGS, DevTools
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 

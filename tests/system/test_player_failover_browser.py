@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from tests.integration.test_encoder_live import ENCODER_ENV, EVENT, start_encoder
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, DevTools
 from tests.support.destinations import BACKUP_PREFIX, backup_destination
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack
-from tests.system.test_player_browser import CHROMIUM, CHROMIUM_FLAGS, DevTools
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 
