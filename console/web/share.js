@@ -7,8 +7,14 @@
   var state = { url: null, iframe: null, copied: [], others: 0 };
 
   function copy(text) {
-    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
-    // Plain http beyond this PC: the old way (select and copy), which needs no secure context.
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).catch(function () { return copyBySelection(text); });
+    }
+    return copyBySelection(text); // plain http beyond this PC: no clipboard API there
+  }
+
+  // The old way (select, then the copy command): it needs no secure context and no permission.
+  function copyBySelection(text) {
     return new Promise(function (resolve, reject) {
       var area = document.createElement("textarea");
       area.value = text;
