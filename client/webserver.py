@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from client.errors import OutputError
 from core.contract import MD5_HEADER
-from core.web_assets import FAILOVER_JS, HLS_JS, HLS_JS_LICENSE, web_asset, web_content_type
+from core.web_assets import FAILOVER_JS, HLS_JS, HLS_JS_LICENSE, LATENCY_JS, web_asset, web_content_type
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ STATIC_FILES: dict[str, Path] = {
     "/index.html": WEB_DIR / "index.html",
     "/player.js": WEB_DIR / "player.js",
     "/player.css": WEB_DIR / "player.css",
-    **{f"/{name}": web_asset(name) for name in (FAILOVER_JS, HLS_JS, HLS_JS_LICENSE)},
+    **{f"/{name}": web_asset(name) for name in (FAILOVER_JS, HLS_JS, HLS_JS_LICENSE, LATENCY_JS)},
 }
 # Any page may read what this server serves (a player on another LAN host, a wall of screens).
 CORS_HEADERS = {

@@ -22,6 +22,7 @@ class LiveBackend:
         self._config = {
             "stream_url": preview_url(settings.console, settings.s3, settings.encoder.channel),
             "channel": settings.encoder.channel,
+            "profile": settings.encoder.profile,  # the preview's hls.js tuning (core/web/latency.js)
             "version": surecast_version(),
             "status_refresh_seconds": STATUS_REFRESH_SECONDS,
             "history_refresh_seconds": INTERVAL_SECONDS,

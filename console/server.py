@@ -1,7 +1,8 @@
 """The console's web server (Tornado): the page, its assets, the JSON figures and the two actions.
 
-    GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js
-    GET  /api/config          the preview's stream URL, the channel, refresh intervals, the viewers' link
+    GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js, latency.js
+    GET  /api/config          the preview's stream URL and latency profile, the channel, refresh intervals,
+                              the viewers' link
     GET  /share-qr.svg        the QR code of the viewers' link
     GET  /api/status          the latest figures and the big state
     GET  /api/history?since=  the history points after ``since`` (epoch seconds), up to 30 minutes
@@ -32,7 +33,7 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from console.share import qr_svg
-from core.web_assets import HLS_JS, HLS_JS_LICENSE, web_asset
+from core.web_assets import HLS_JS, HLS_JS_LICENSE, LATENCY_JS, web_asset
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ ASSETS: dict[str, tuple[Path, str]] = {
     # The vendored hls.js every page shares (core/web: one copy in the repository).
     "/hls.min.js": (web_asset(HLS_JS), "text/javascript; charset=utf-8"),
     "/hls.js-LICENSE.txt": (web_asset(HLS_JS_LICENSE), "text/plain; charset=utf-8"),
+    # The glass-to-glass figure and the profiles' hls.js tuning, shared with the web player.
+    "/latency.js": (web_asset(LATENCY_JS), "text/javascript; charset=utf-8"),
 }
 
 

@@ -1,13 +1,16 @@
 """Encoder settings (``SURECAST_ENCODER_*``). Pure: no I/O.
 
-``SURECAST_ENCODER_RENDITIONS`` is a ladder spec (see core.ladder).
+``SURECAST_ENCODER_RENDITIONS`` is a ladder spec (see core.ladder). ``SURECAST_ENCODER_PROFILE`` picks the
+defaults a latency profile implies: ``low-latency`` makes segments (and so the GOP) 1 s long instead of 2 s.
+A segment length set explicitly (``SURECAST_ENCODER_SEGMENT_SECONDS``, ``--segment-seconds``) wins over the
+profile's; the players are tuned by the profile and the target duration they read.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
@@ -17,6 +20,10 @@ from core.ladder import Rendition, parse_renditions
 Policy = Literal["complete", "live-edge"]
 SegmentType = Literal["mpegts", "fmp4"]
 HardwareEncoder = Literal["none", "auto", "nvenc", "qsv", "vaapi"]
+Profile = Literal["standard", "low-latency"]
+# The segment length (and GOP) of each profile when SURECAST_ENCODER_SEGMENT_SECONDS is not set. One second is
+# the floor from a static bucket: LL-HLS parts need blocking playlist reloads, which S3 cannot serve.
+PROFILE_SEGMENT_SECONDS: dict[str, float] = {"standard": 2.0, "low-latency": 1.0}
 INGEST_KEY_SETTING = "SURECAST_ENCODER_INGEST_KEY"
 MIN_PASSPHRASE, MAX_PASSPHRASE = 10, 79  # libsrt's limits on an SRT passphrase
 _INGEST_KEY_CHARACTERS = re.compile(r"[A-Za-z0-9._~-]+")
@@ -35,7 +42,9 @@ class EncoderSection(BaseModel):
     audio: str = "none"
     event_id: str = Field(default="", description="empty = generated from the start time")
     duration: float = Field(default=0.0, ge=0, description="seconds; 0 = until SIGTERM or Ctrl-C")
-    segment_seconds: float = Field(default=2.0, ge=1.0, le=30.0)
+    # standard | low-latency: the latency the stream and its players are built for (see the module's docstring).
+    profile: Profile = "standard"
+    segment_seconds: float = Field(default=PROFILE_SEGMENT_SECONDS["standard"], ge=1.0, le=30.0)
     renditions: str = "720p"
     framerate: int = Field(default=30, ge=1, le=120)
     preset: str = "veryfast"
@@ -63,6 +72,16 @@ class EncoderSection(BaseModel):
     channel: str = "main"
     # A restart (no event id given) continues an event interrupted less than this long ago.
     resume_within: float = Field(default=1800.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        """The profile's segment length where none is given; a length given explicitly is kept."""
+        if isinstance(data, dict) and data.get("segment_seconds") is None:
+            length = PROFILE_SEGMENT_SECONDS.get(str(data.get("profile", "standard")))
+            if length is not None:  # an unknown profile is refused by the field's own check
+                data = {**data, "segment_seconds": length}
+        return data
 
     @field_validator("renditions")
     @classmethod

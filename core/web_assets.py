@@ -1,5 +1,6 @@
 """The browser files several pages serve, kept once in ``core/web/`` (package data): hls.js, vendored with
-its licence, and the failover loader (``failover.js``). The web player (`surecast player`), the console's
+its licence, the failover loader (``failover.js``) and the glass-to-glass figure with each latency profile's
+hls.js tuning (``latency.js``). The web player (`surecast player`), the console's
 preview and the viewers' page in the bucket all use these copies; ``web_asset`` gives a file's path.
 """
 
@@ -11,7 +12,8 @@ WEB_DIR = Path(__file__).parent / "web"
 HLS_JS = "hls.min.js"
 HLS_JS_LICENSE = "hls.js-LICENSE.txt"
 FAILOVER_JS = "failover.js"
-SHARED_ASSETS = (HLS_JS, HLS_JS_LICENSE, FAILOVER_JS)
+LATENCY_JS = "latency.js"
+SHARED_ASSETS = (HLS_JS, HLS_JS_LICENSE, FAILOVER_JS, LATENCY_JS)
 
 # Content types of the files a page is made of, by extension (without the dot).
 WEB_CONTENT_TYPES = {

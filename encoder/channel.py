@@ -31,10 +31,10 @@ from core.destinations import CHANNEL_STATE, channel_page_key, channel_state_key
 from core.files import md5_hex, write_durably
 from core.ladder import parse_renditions
 from core.version import surecast_version
-from core.web_assets import SHARED_ASSETS, web_asset, web_content_type
+from core.web_assets import web_asset, web_content_type
 from encoder.channel_state import PAST_EVENTS, EventSummary, channel_state, render_channel_state
 from encoder.keys import EventLayout, channel_file_path, is_slate, player_asset_path
-from encoder.viewer_page import OWN_ASSETS, PAGE_TEMPLATE, PageFile, ViewerPage, build_viewer_page
+from encoder.viewer_page import OWN_ASSETS, PAGE_TEMPLATE, SHARED_PAGE_ASSETS, PageFile, ViewerPage, build_viewer_page
 from journal.events import EventRow, EventState, EventStore
 from journal.files import Journal, State
 
@@ -46,7 +46,7 @@ VIEWER_DIR = Path(__file__).parent / "viewer"
 def load_viewer_page() -> ViewerPage:
     """The installed viewers' page: its template and scripts (``encoder/viewer/``) and the shared ones."""
     assets = {name: (VIEWER_DIR / name).read_bytes() for name in OWN_ASSETS}
-    assets.update({name: web_asset(name).read_bytes() for name in SHARED_ASSETS})
+    assets.update({name: web_asset(name).read_bytes() for name in SHARED_PAGE_ASSETS})
     return build_viewer_page((VIEWER_DIR / PAGE_TEMPLATE).read_text(), assets, surecast_version())
 
 

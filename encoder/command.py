@@ -61,16 +61,24 @@ def codec_for(hardware: str) -> str:
     return HARDWARE_CODECS.get(hardware, SOFTWARE_CODEC)
 
 
+def buffer_kbits(rendition: Rendition, segment_seconds: float) -> int:
+    """The rate control's buffer: one second of the cap, or half a segment where segments are shorter.
+
+    A segment can exceed the cap only by what the buffer holds, so this keeps the declared BANDWIDTH
+    (core.ladder, measured with 2 s segments) above every segment even on hard content; with 1 s segments a
+    whole second of buffer let noise reach 1.28 x the cap plus audio (tests/bench/bench_bandwidth.py).
+    """
+    return round(rendition.maxrate_kbps * min(1.0, segment_seconds / 2))
+
+
 def _video_options(plan: EncodePlan, rendition: Rendition) -> dict[str, Any]:
     cfg = plan.settings
     gop = max(1, round(cfg.framerate * cfg.segment_seconds))
     options: dict[str, Any] = {
         "c:v": plan.codec,
         "b:v": f"{rendition.video_kbps}k",
-        # One second of buffer: a segment can only exceed the cap by what the buffer holds, which keeps the
-        # declared BANDWIDTH (core.ladder) above every segment even on hard content.
         "maxrate": f"{rendition.maxrate_kbps}k",
-        "bufsize": f"{rendition.maxrate_kbps}k",
+        "bufsize": f"{buffer_kbits(rendition, cfg.segment_seconds)}k",
         "g": gop,
         "keyint_min": gop,
         "force_key_frames": f"expr:gte(t,n_forced*{cfg.segment_seconds:g})",
@@ -78,6 +86,11 @@ def _video_options(plan: EncodePlan, rendition: Rendition) -> dict[str, Any]:
     }
     if plan.codec == SOFTWARE_CODEC:
         options.update({"preset": cfg.preset, "sc_threshold": 0, "level:v": h264_level(rendition, cfg.framerate)})
+        if cfg.profile == "low-latency":
+            # No lookahead, no B-frames, slice threads: x264 hands each frame over as it comes instead of
+            # ~0.5 s later (veryfast, measured), so every segment closes that much sooner; the price is some
+            # compression efficiency (no B-frames, no macroblock tree) at the same bit rate.
+            options["tune"] = "zerolatency"
     elif plan.codec == "h264_nvenc":
         options.update({"preset": "p4", "forced-idr": 1, "rc": "cbr"})
     return options

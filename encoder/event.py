@@ -262,7 +262,9 @@ class LiveEvent:
             return
         if self._stop_requested.is_set() or not all(w.segments for w in self.watchers):
             return
-        program_time = slate_due([w.segments[-1] for w in self.watchers], now, self.cfg.segment_seconds)
+        recorded_at = next((s.completed_at for s in reversed(self.watchers[0].segments) if not is_slate(s.name)), now)
+        lasts = [w.segments[-1] for w in self.watchers]
+        program_time = slate_due(lasts, now, self.cfg.segment_seconds, recorded_at)
         if program_time is None:
             return
         for i, watcher in enumerate(self.watchers):

@@ -19,7 +19,7 @@ from core.ffmpeg import FFmpegMissing
 from core.ffmpeg import find_ffmpeg as ffmpeg_binary
 from encoder.command import SOFTWARE_CODEC, codec_for, probe_encoder_argv
 from encoder.errors import FFmpegNotFound, SourceError
-from encoder.ingest_keys import redact
+from encoder.ingest_keys import redact_argv
 from encoder.sources import Source
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class FFmpegProcess:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("ab") as sink:
-            sink.write(f"--- {' '.join(map(redact, argv))}\n".encode())  # no stream key or passphrase in the log
+            sink.write(f"--- {redact_argv(argv)}\n".encode())  # no stream key or passphrase in the log
             sink.flush()
             self._proc = subprocess.Popen(  # noqa: S603 - argv is built by encoder.command, no shell
                 argv,

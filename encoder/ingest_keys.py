@@ -114,7 +114,10 @@ def lock_source(source: Source, key: str, upstream_port: int) -> LockedSource:
                 f"{shown.spec}: the SRT passphrase must be {MIN_PASSPHRASE} to {MAX_PASSPHRASE} characters "
                 f"(libsrt), this one has {len(key)}"
             )
-        target = _with_passphrase(source.inputs[0].target, key)
+        # An input option, not the URL's query: FFmpeg names the URL in its own messages (an input that fails to
+        # open), and those go to ffmpeg.log, which must keep no passphrase.
+        options["passphrase"] = key
+        target = _without_passphrase(source.inputs[0].target)
         return LockedSource(replace(shown, inputs=(InputSpec(target, options),)), None)
     upstream = f"rtmp://127.0.0.1:{upstream_port}/{found.app or DEFAULT_APP}/{key}"
     gate = GatePlan(found.host, found.port, key, upstream)
@@ -170,14 +173,19 @@ def redact(spec: str) -> str:
     return parts._replace(path=path, query=query).geturl()
 
 
+def redact_argv(argv: list[str]) -> str:
+    """FFmpeg's command line fit for a log: URLs redacted, a ``-passphrase`` option's value hidden."""
+    before = ["", *argv[:-1]]
+    return " ".join(HIDDEN if flag == "-passphrase" else redact(arg) for flag, arg in zip(before, argv, strict=True))
+
+
 def key_matches(given: str, expected: str) -> bool:
     """Constant-time comparison of a pushed key with the expected one (hashed first: the length leaks too)."""
     digest = hashlib.sha256
     return hmac.compare_digest(digest(given.encode()).digest(), digest(expected.encode()).digest())
 
 
-def _with_passphrase(url: str, key: str) -> str:
+def _without_passphrase(url: str) -> str:
     parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    query.setdefault("passphrase", key)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "passphrase"]
     return parts._replace(query=urlencode(query)).geturl()

@@ -28,17 +28,23 @@ from journal.events import Segment
 
 log = logging.getLogger(__name__)
 SLATE_AFTER_TARGETS = 1.25  # a live playlist waits this many segment durations at most before a slate
+# Slates stop after this long without the source (OBS stopped for good, a camera unplugged): from then on the
+# playlists wait, players say the stream paused, and nothing more is uploaded for it.
+SLATE_LIMIT = 600.0
 SLATE_TEXT = "The broadcast continues in a moment"
 SLATE_COLOR = "0x1d2b3a"
 RENDER_TIMEOUT = 60.0
 
 
-def slate_due(lasts: Sequence[Segment], now: float, segment_seconds: float) -> float | None:
+def slate_due(lasts: Sequence[Segment], now: float, segment_seconds: float, recorded_at: float) -> float | None:
     """The capture time of a slate due now in every rendition (``lasts``: each one's last segment), or None.
 
-    Due once the latest of them is SLATE_AFTER_TARGETS segments old (a slate's own length after a slate);
-    its time is where the furthest rendition ended, one time for the same slate everywhere. Pure.
+    Due once the latest of them is SLATE_AFTER_TARGETS segments old (a slate's own length after a slate), and
+    only within SLATE_LIMIT of the last segment the source gave (``recorded_at``); its time is where the
+    furthest rendition ended, one time for the same slate everywhere. Pure.
     """
+    if now - recorded_at > SLATE_LIMIT:
+        return None
     last = max(lasts, key=lambda s: s.completed_at)
     wait = last.duration if is_slate(last.name) else SLATE_AFTER_TARGETS * segment_seconds
     if now - last.completed_at < wait:

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 
 from core.contract import IMMUTABLE_CACHE_CONTROL, PAGE_CACHE_CONTROL
 from core.destinations import player_asset_key, player_asset_uri
-from core.web_assets import SHARED_ASSETS, web_content_type
+from core.web_assets import FAILOVER_JS, HLS_JS, HLS_JS_LICENSE, web_content_type
 
 PAGE_TEMPLATE = "index.html"  # in encoder/viewer/, naming each file it loads as {{name}}
 OWN_ASSETS = ("viewer.js", "viewer.css")
-PAGE_ASSETS = OWN_ASSETS + SHARED_ASSETS
+# The shared files (core/web) the page loads. Not latency.js: the page shows no glass-to-glass figure (on a
+# viewer's own clock it would be off by that clock's error) and tunes hls.js itself (viewer.js: ?delay=).
+SHARED_PAGE_ASSETS = (HLS_JS, HLS_JS_LICENSE, FAILOVER_JS)
+PAGE_ASSETS = OWN_ASSETS + SHARED_PAGE_ASSETS
 HASH_CHARS = 12
 _NAMED = re.compile(r"\{\{([A-Za-z0-9._-]+)\}\}")
 _VERSION_SAFE = re.compile(r"[^A-Za-z0-9.+-]")

@@ -2,9 +2,13 @@
  *
  * The page plays ?src=URL, else the "src" of config.json (written by `surecast player` or
  * `surecast play --output serve`). It shows whether it is at the live edge or catching up and how far
- * behind it is, lists the renditions (click one to pin it; Auto lets hls.js choose), and lists errors.
- * ?engine=hlsjs|native forces a playback engine. ?buffer=SECONDS plays that far behind the live edge
- * (default: three segments), so an outage that short never stalls the picture. ?report=URL posts the
+ * behind live the picture is (glass to glass, latency.js: now minus the EXT-X-PROGRAM-DATE-TIME of the
+ * frame on screen; without dates in the stream, the distance to the playlist's end), lists the renditions
+ * (click one to pin it; Auto lets hls.js choose), and lists errors.
+ * ?engine=hlsjs|native forces a playback engine. ?profile=standard|low-latency tunes hls.js for the
+ * stream's latency profile (default: config.json's "profile", which `surecast player` takes from
+ * SURECAST_ENCODER_PROFILE). ?buffer=SECONDS plays that far behind the live edge instead, so an outage
+ * that short never stalls the picture. ?report=URL posts the
  * state as JSON every second (monitoring, and the headless browser test); window.surecastPlayer.state()
  * returns the same object. Where the master names several destinations, failover.js moves each request
  * to the next one that answers (state.failover shows which one plays).
@@ -30,7 +34,9 @@
     status: "loading",
     live: null,
     ended: false,
-    behind: null,
+    behind: null, // seconds between the picture and the end of the playlist
+    latency: null, // seconds between the picture and now, glass to glass (null without PROGRAM-DATE-TIME)
+    profile: "standard",
     targetLatency: null,
     currentTime: 0,
     paused: true,
@@ -112,7 +118,7 @@
   }
 
   function hlsConfig() {
-    var config = { liveSyncDurationCount: 3, maxLiveSyncPlaybackRate: 1.5 };
+    var config = window.SurecastLatency.hlsTuning(state.profile);
     var buffer = parseFloat(params.get("buffer") || "");
     if (buffer > 0) {
       config = { liveSyncDuration: buffer, liveMaxLatencyDuration: buffer * 3, maxBufferLength: buffer * 2,
@@ -208,6 +214,8 @@
     state.paused = video.paused;
     state.readyState = video.readyState;
     state.behind = state.live ? liveEdgeDistance() : null;
+    state.latency = state.live ? window.SurecastLatency.glassToGlass(hls, video) : null;
+    window.surecastLatency = state.latency;
     state.targetLatency = hls && hls.targetLatency ? hls.targetLatency : null;
     var status;
     if (state.fatalErrors.length && video.error) status = "error";
@@ -221,7 +229,10 @@
     state.status = status;
     badge.className = "badge " + status;
     badge.textContent = status.replace("-", " ").toUpperCase();
-    behindEl.textContent = state.live && state.behind !== null ? state.behind.toFixed(1) + " s behind live" : "";
+    var shown = state.latency !== null ? state.latency : state.behind;
+    behindEl.textContent = state.live ? window.SurecastLatency.describe(shown) : "";
+    if (state.latency === null) delete behindEl.dataset.latency;
+    else behindEl.dataset.latency = state.latency.toFixed(3);
     goLive.hidden = status !== "catching-up";
   }
 
@@ -244,6 +255,7 @@
 
   loadConfig().then(function (config) {
     state.src = config.src || null;
+    state.profile = params.get("profile") || config.profile || "standard";
     alternates = config.alternates || [];
     titleEl.textContent = config.title || state.src || "";
     if (!state.src) {

@@ -1,5 +1,6 @@
 /* surecast console: one tab for the volunteer. Polls the console's JSON every second (status) and every
- * two seconds (history), plays the channel's preview with hls.js, plots the last 30 minutes with uPlot,
+ * two seconds (history), plays the channel's preview with hls.js (tuned for the stream's latency profile,
+ * and showing how far behind live it plays: latency.js), plots the last 30 minutes with uPlot,
  * and sends the two actions (retry failed files, finish the event) with the X-Surecast header the server
  * requires of every action.
  *
@@ -22,6 +23,7 @@
   };
   var config = null;
   var hls = null;
+  var latency = null;          // latency.js's watch of the preview
   var history = [];            // points, oldest first
   var lastT = null;
   var charts = { rate: null, lag: null, backlog: null };
@@ -292,7 +294,9 @@
     var url = config.stream_url;
     if (window.Hls && window.Hls.isSupported()) {
       view.preview.engine = "hls.js";
-      hls = new window.Hls({ liveSyncDurationCount: 3, enableWorker: true });
+      var options = window.SurecastLatency.hlsTuning(config.profile);
+      options.enableWorker = true;
+      hls = new window.Hls(options);
       hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
         previewStatus("playing");
         video.play().catch(function () { previewStatus("press play"); });
@@ -307,16 +311,20 @@
         }
         // The channel's master is not in the bucket yet, or the bucket is out of reach: start again soon.
         previewStatus("waiting for the stream (" + data.details + ")");
+        if (latency) latency.stop();
+        latency = null;
         hls.destroy();
         hls = null;
         setTimeout(startPreview, 3000);
       });
       hls.loadSource(url);
       hls.attachMedia(video);
+      latency = window.SurecastLatency.watch(hls, video, $("preview-latency"));
     } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
       view.preview.engine = "native";
       video.src = url;
       video.play().catch(function () { previewStatus("press play"); });
+      latency = window.SurecastLatency.watch(null, video, $("preview-latency"));
     } else {
       previewStatus("this browser cannot play HLS");
     }
@@ -337,6 +345,7 @@
         preview: {
           engine: view.preview.engine, status: view.preview.status, errors: view.preview.errors,
           fatal: view.preview.fatal, currentTime: video.currentTime, paused: video.paused,
+          latency: latency ? latency.latest() : null, profile: config ? config.profile : null,
         },
         points: view.points, failures: view.failures, event: view.event, actions: view.actions,
         charts: Object.keys(charts).filter(function (k) { return charts[k]; }),

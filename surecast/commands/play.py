@@ -206,7 +206,7 @@ def player(stream_url: str, alternates: tuple[str, ...], bind: str | None, port:
 
         login = page_login(settings, "web player", address)
     try:
-        route = static_route({"src": stream_url, "alternates": others})
+        route = static_route({"src": stream_url, "alternates": others, "profile": settings.encoder.profile})
         server = WebServer(address, cfg.player_port if port is None else port, route, login)
     except ClientError as exc:
         click.echo(f"surecast player: {exc}", err=True)

@@ -1,6 +1,7 @@
 """BANDWIDTH headroom benchmark: does every rung's declared peak hold on hard content? Prints; asserts nothing.
 
 Run:  .venv/bin/python -m tests.bench.bench_bandwidth [--seconds 40] [--ladder 720p,480p,360p]
+          [--profile standard|low-latency]
 
 The encoder's own FFmpeg command (encoder/command.py, the shipped rate control) on sources a test pattern
 never is: a mandelbrot zoom (every frame new detail), heavy noise over a moving pattern (nothing to predict),
@@ -55,8 +56,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--ladder", default="720p,480p,360p")
+    parser.add_argument("--profile", default="standard", help="SURECAST_ENCODER_PROFILE: its segments and GOP")
     args = parser.parse_args()
-    cfg = EncoderSection(renditions=args.ladder, clock=False)
+    cfg = EncoderSection(renditions=args.ladder, clock=False, profile=args.profile)
     print(f"{'source':<22} {'rung':<6} {'segments':>8} {'peak':>11} {'average':>11} {'BANDWIDTH':>11} "
           f"{'AVG-BW':>11} {'headroom':>8}")  # fmt: skip
     worst = float("inf")

@@ -4,7 +4,7 @@ a real encoder and the real `surecast console`.
 The page loads only with the login; it shows the viewers' link with its QR code and copies it; it shows LIVE
 with the preview playing, UPLINK DOWN within 10 s of the link being cut and LIVE again after it returns; its
 plots are drawn; "retry now" re-queues a failed file; "finish event" ends the event. Chromium is driven as in
-tests/support/browser.py (the DevTools protocol on a pipe) and reaches nothing but 127.0.0.1; the screenshot
+tests/support/chromium.py (the DevTools protocol on a pipe) and reaches nothing but 127.0.0.1; the screenshot
 goes to the test's tmp dir. Skipped with the reason when Debian's chromium is not installed.
 """
 
@@ -23,7 +23,7 @@ import pytest
 from journal.files import State
 from stack.bucket_setup import cors_rule
 from tests.integration.test_encoder_live import EVENT, start_encoder
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, DevTools
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, DevTools
 from tests.support.client_streams import public_read
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_encoder_live import ENCODER_ENV, EVENT, start_encoder
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, DevTools
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, DevTools
 from tests.support.destinations import BACKUP_PREFIX, backup_destination
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack

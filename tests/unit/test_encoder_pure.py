@@ -63,6 +63,18 @@ def test_keyframes_are_aligned_to_the_segment_duration(
     assert _option(args, "-hls_time") == [f"{segment_seconds:g}"]
 
 
+def test_the_low_latency_profile_cuts_one_second_segments_with_one_second_gops() -> None:
+    args = _args(profile="low-latency", framerate=30)
+    assert _option(args, "-g") == ["30"]
+    assert _option(args, "-force_key_frames") == ["expr:gte(t,n_forced*1)"]
+    assert _option(args, "-hls_time") == ["1"]
+    assert _option(args, "-tune") == ["zerolatency"]  # x264 holds no frames back
+    assert _option(_args(), "-tune") == []
+    # half a segment of buffer, as 2 s segments have: BANDWIDTH holds
+    assert _option(args, "-bufsize") == [f"{round(PRESETS['720p'].maxrate_kbps / 2)}k"]
+    assert _option(_args(), "-bufsize") == [f"{PRESETS['720p'].maxrate_kbps}k"]
+
+
 @pytest.mark.parametrize("renditions", ["720p", "1080p,720p,480p", "640x360@800k,320x180@250k"])
 def test_one_hls_output_per_rendition_numbered_from_the_start_number(renditions: str) -> None:
     ladder = parse_renditions(renditions)
@@ -518,15 +530,16 @@ def test_a_rung_declares_its_peak_above_its_capped_rate_and_an_average_below_it(
 
 
 def test_a_slate_is_due_once_the_live_edge_would_wait_too_long() -> None:
-    from encoder.slate import slate_due
+    from encoder.slate import SLATE_LIMIT, slate_due
 
     def last(name: str, completed_at: float, program_time: float, duration: float = 2.0) -> Segment:
         return Segment("360p", 0, 0, f"k/{name}", name, name, duration, False, completed_at, None, None, program_time)
 
     real = [last("seg_9.ts", 100.0, 80.0), last("seg_9.ts", 100.1, 80.0)]
-    assert slate_due(real, 102.5, 2.0) is None  # 1.24 segments: FFmpeg may still deliver
-    assert slate_due(real, 102.7, 2.0) == 82.0  # 1.25 segments: a slate, where the media ended
+    assert slate_due(real, 102.5, 2.0, 100.1) is None  # 1.24 segments: FFmpeg may still deliver
+    assert slate_due(real, 102.7, 2.0, 100.1) == 82.0  # 1.25 segments: a slate, where the media ended
     lagging = [last("seg_9.ts", 100.0, 80.0), last("seg_8.ts", 99.0, 78.0)]
-    assert slate_due(lagging, 103.0, 2.0) == 82.0  # one time for the slate everywhere: the furthest end
+    assert slate_due(lagging, 103.0, 2.0, 100.0) == 82.0  # one time for the slate everywhere: the furthest end
     slate = [last("slate_10.ts", 103.0, 82.0), last("slate_10.ts", 103.0, 82.0)]
-    assert slate_due(slate, 104.9, 2.0) is None and slate_due(slate, 105.0, 2.0) == 84.0
+    assert slate_due(slate, 104.9, 2.0, 100.0) is None and slate_due(slate, 105.0, 2.0, 100.0) == 84.0
+    assert slate_due(slate, 100.0 + SLATE_LIMIT + 1, 2.0, 100.0) is None  # the source is gone for good

@@ -15,6 +15,7 @@ from encoder.ingest_keys import (
     lock_source,
     obs_instructions,
     redact,
+    redact_argv,
 )
 from encoder.sources import Source, parse_source
 
@@ -71,9 +72,12 @@ def test_an_rtmp_listener_naming_no_key_takes_the_given_one(spec: str) -> None:
 def test_an_srt_listener_gets_the_passphrase_libsrt_enforces() -> None:
     locked = lock_source(source("srt://0.0.0.0:9000"), KEY, 41000)
     assert locked.gate is None
-    assert locked.source.inputs[0].target == f"srt://0.0.0.0:9000?mode=listener&passphrase={KEY}"
+    # an input option: FFmpeg names the URL in its messages, and ffmpeg.log keeps no passphrase
+    assert locked.source.inputs[0].target == "srt://0.0.0.0:9000?mode=listener"
+    assert locked.source.inputs[0].options["passphrase"] == KEY
     own = lock_source(source("srt://0.0.0.0:9000?passphrase=its-own-passphrase"), KEY, 41000)
-    assert "passphrase=its-own-passphrase" in own.source.inputs[0].target and KEY not in own.source.inputs[0].target
+    assert own.source.inputs[0].options["passphrase"] == "its-own-passphrase"
+    assert "passphrase" not in own.source.inputs[0].target
 
 
 @pytest.mark.parametrize("spec", ["rtmp://127.0.0.1:1935/live", "srt://127.0.0.1:9000", "srt://localhost:9000"])
@@ -177,3 +181,9 @@ def test_bad_ingest_keys_are_refused_at_start(value: str) -> None:
 def test_the_log_says_where_obs_puts_the_address_and_the_key(spec: str, origin: str, line: str) -> None:
     found = listener_of(source(spec))
     assert found is not None and obs_instructions(found, origin) == line
+
+
+def test_ffmpegs_command_line_in_the_log_hides_the_passphrase_option() -> None:
+    argv = ["ffmpeg", "-passphrase", KEY, "-i", "srt://0.0.0.0:9000?mode=listener", "out.m3u8"]
+    shown = redact_argv(argv)
+    assert KEY not in shown and "-passphrase **** -i srt://0.0.0.0:9000?mode=listener out.m3u8" in shown

@@ -55,6 +55,7 @@ def test_dotenv_file_is_read(tmp_path: object) -> None:
         ("SURECAST_METRICS_BIND", "0.0.0.0", "SURECAST_METRICS_USER and SURECAST_METRICS_PASSWORD are required"),
         ("SURECAST_CONSOLE_USER", "volunteer", "SURECAST_CONSOLE_USER and SURECAST_CONSOLE_PASSWORD go together"),
         ("SURECAST_CONSOLE_PASSWORD", "secret", "SURECAST_CONSOLE_USER and SURECAST_CONSOLE_PASSWORD go together"),
+        ("SURECAST_ENCODER_PROFILE", "fast", "SURECAST_ENCODER_PROFILE: Input should be 'standard' or 'low-latency'"),
     ],
 )
 def test_a_bad_setting_fails_with_one_line_naming_it(
@@ -67,6 +68,39 @@ def test_a_bad_setting_fails_with_one_line_naming_it(
     assert message in text
     assert "\n" not in text
     assert "secret" not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "segment_seconds", "target_duration"),
+    [
+        ({}, 2.0, 2),
+        ({"SURECAST_ENCODER_PROFILE": "standard"}, 2.0, 2),
+        ({"SURECAST_ENCODER_PROFILE": "low-latency"}, 1.0, 1),
+        # a segment length set explicitly wins over the profile's, either way
+        ({"SURECAST_ENCODER_PROFILE": "low-latency", "SURECAST_ENCODER_SEGMENT_SECONDS": "2"}, 2.0, 2),
+        ({"SURECAST_ENCODER_PROFILE": "standard", "SURECAST_ENCODER_SEGMENT_SECONDS": "1"}, 1.0, 1),
+    ],
+)
+def test_the_latency_profile_chooses_the_segment_length_unless_one_is_set(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], segment_seconds: float, target_duration: int
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    encoder = load_settings().encoder
+    assert encoder.segment_seconds == segment_seconds
+    assert encoder.target_duration == target_duration
+    assert encoder.publish_delay == 0.0  # no profile holds a segment back
+
+
+@pytest.mark.parametrize(("given", "segment_seconds"), [(None, 1.0), (2.0, 2.0), (1.5, 1.5)])
+def test_segment_seconds_on_the_command_line_wins_over_the_low_latency_profile(
+    monkeypatch: pytest.MonkeyPatch, given: float | None, segment_seconds: float
+) -> None:
+    from surecast.commands.encode import _load
+
+    monkeypatch.setenv("SURECAST_ENCODER_PROFILE", "low-latency")
+    encoder = _load({"segment_seconds": given}).encoder
+    assert (encoder.profile, encoder.segment_seconds) == ("low-latency", segment_seconds)
 
 
 def test_a_misspelt_variable_in_the_environment_stops_the_start_naming_the_nearest_setting(
