@@ -8,7 +8,7 @@ uplink is cut for 20 s: the first sees "reconnecting" and plays again after it, 
 at the end the page says the broadcast ended, and its replay plays; an earlier broadcast in the list plays from
 the keyboard on a phone-sized screen. Every request the first viewer's page made went to its own origin. The
 figures for the closing note are printed: time from opening the link to the first frame, the stall each viewer
-saw through the cut, the page's weight. Chromium is driven as in tests/support/browser.py; skipped with the
+saw through the cut, the page's weight. Chromium is driven as in tests/support/chromium.py; skipped with the
 reason without Debian's chromium.
 """
 
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.integration.test_encoder_live import start_encoder
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, DevTools, Tab
+from tests.support.chromium import BACKGROUND_TAB_FLAGS, CHROMIUM, CHROMIUM_FLAGS, DevTools, Tab
 from tests.support.procs import log_tail, wait_until
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import running_stack
@@ -140,7 +140,7 @@ def viewing(tmp_path_factory: pytest.TempPathFactory, s3_server: SeaweedServer) 
         assert setup.returncode == 0, setup.stderr
         page_url = f"{viewer_base}/live/main/index.html"
         assert CHROMIUM is not None
-        argv = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}", "about:blank"]
+        argv = [CHROMIUM, *CHROMIUM_FLAGS, *BACKGROUND_TAB_FLAGS, f"--user-data-dir={tmp / 'profile'}", "about:blank"]
         browser = DevTools(argv, tmp / "chromium.log")
         encoder = None
         try:

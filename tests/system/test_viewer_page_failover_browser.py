@@ -5,7 +5,7 @@ The stack delivers one event to two SeaweedFS servers: the primary (behind the v
 fault proxy) and the backup ``b2`` (a server of its own); the encoder publishes the page on both. Viewers reach
 the primary through a proxy of their own (its SURECAST_S3_PUBLIC_URL), so the test stops the primary for
 everyone without stopping the S3 server other tests share: both proxies refuse for 20 s (the workers cannot
-deliver to it, viewers cannot read it). Chromium is driven as in tests/support/browser.py; skipped with the
+deliver to it, viewers cannot read it). Chromium is driven as in tests/support/chromium.py; skipped with the
 reason without Debian's chromium.
 """
 
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.integration.test_encoder_live import start_encoder
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, DevTools, Tab
+from tests.support.chromium import BACKGROUND_TAB_FLAGS, CHROMIUM, CHROMIUM_FLAGS, DevTools, Tab
 from tests.support.destinations import BACKUP_PREFIX, backup_destination
 from tests.support.faultproxy import FaultProxy
 from tests.support.procs import log_tail, wait_until
@@ -70,7 +70,10 @@ def test_the_backups_page_plays_while_the_primary_is_stopped_and_so_does_the_pri
         stack.start_worker(concurrency=2)  # a worker per destination
         encoder = start_encoder(stack, 600)
         assert CHROMIUM is not None
-        browser = DevTools([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"], tmp_path / "c.log")
+        browser = DevTools(
+            [CHROMIUM, *CHROMIUM_FLAGS, *BACKGROUND_TAB_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"],
+            tmp_path / "c.log",
+        )
         try:
             for etag in (lambda: backup.etag(f"{BACKUP_PREFIX}/main/index.html"), lambda: stack.stored_etag(
                 "live/main/index.html")):  # fmt: skip
