@@ -27,6 +27,24 @@ def embed_snippet(url: str, title: str = EMBED_TITLE) -> str:
     )
 
 
+def link_origin(s3: S3Section) -> str:
+    """Which settings the link's address comes from, in words: a link built from defaults nobody chose
+    would send viewers to someone else's bucket, so it says which to set."""
+    if s3.public_url:
+        return "(its address is SURECAST_S3_PUBLIC_URL)"
+    if "bucket" not in s3.model_fields_set:
+        return (
+            f"(SURECAST_S3_BUCKET is not set: this is the default bucket {s3.bucket!r} on "
+            f"{s3.endpoint_url or 'AWS S3'}; set SURECAST_S3_BUCKET, and SURECAST_S3_ENDPOINT_URL unless the "
+            "bucket is on AWS, or SURECAST_S3_PUBLIC_URL to a CDN's address)"
+        )
+    server = "SURECAST_S3_ENDPOINT_URL" if s3.endpoint_url else "SURECAST_S3_REGION"
+    return (
+        f"(the bucket's own address, from {server}, SURECAST_S3_BUCKET and SURECAST_S3_PREFIX; "
+        "set SURECAST_S3_PUBLIC_URL to share a CDN's address instead)"
+    )
+
+
 def share_links(s3: S3Section, channel: str) -> ShareLinks:
     """The viewers' page of ``channel`` on a destination (its public address: SURECAST_S3_PUBLIC_URL, else
     the bucket's own), and the snippet embedding it."""

@@ -92,9 +92,11 @@ def share(qr: bool) -> None:
     """Print the link to share with viewers (the page in the bucket) and a snippet that embeds it in a website."""
     settings = settings_or_exit()
     from console.share import qr_text, share_info
+    from core.share import link_origin
 
     info = share_info(settings)
     click.echo(f"The link to share with viewers:\n  {info['url']}")
+    click.echo(f"  {link_origin(settings.s3)}")
     click.echo(f"To show the page in the church's website, paste this into it:\n  {info['iframe']}")
     for other in info["others"]:
         click.echo(f"The same page on {other['destination']}, if the main destination is down:\n  {other['url']}")
