@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from encoder.channel import load_viewer_page
 from tests.integration.test_encoder_live import start_encoder
 from tests.support.chromium import BACKGROUND_TAB_FLAGS, CHROMIUM, CHROMIUM_FLAGS, DevTools, Tab
 from tests.support.procs import log_tail, wait_until
@@ -260,8 +261,9 @@ def test_the_page_plays_the_live_event(viewing: Viewing) -> None:
     assert live["playing"].endswith("/live/ev1/master.m3u8") and live["stalls"] == 0
     frames = sorted(viewing.first_frames_ms)
     print(
-        f"\nfirst frame after opening the link mid-event: median {frames[len(frames) // 2] / 1000:.2f} s "
-        f"({', '.join(f'{f / 1000:.2f}' for f in viewing.first_frames_ms)} s for {len(frames)} newcomers)"
+        f"\nFIGURE first frame after opening the link mid-event: median {frames[len(frames) // 2] / 1000:.2f} s "
+        f"({', '.join(f'{f / 1000:.2f}' for f in viewing.first_frames_ms)} s for {len(frames)} newcomers; "
+        f"page's clock from navigation start, sampled every 0.25 s)"
     )
 
 
@@ -271,7 +273,7 @@ def test_an_uplink_cut_shows_reconnecting_and_the_page_plays_again_after_it(view
     assert stalled[0][1]["message"] == STALLED
     after, settled = viewing.edge_after, viewing.edge_settled
     print(
-        f"\n?delay=0 through a {CUT_SECONDS:g} s cut: stalled {after['stalledSeconds']:.1f} s "
+        f"\nFIGURE stall at ?delay=0 through a {CUT_SECONDS:g} s cut: stalled {after['stalledSeconds']:.1f} s "
         f"(longest {after['longestStallSeconds']:.1f} s, {after['stalls']} stall(s)), playing "
         f"{viewing.edge_back_after:.1f} s after the link returned; {viewing.live['behind']:.1f} s behind live before "
         f"the cut, {settled['behind']:.1f} s once the backlog landed ({settled['jumpsToLive']} jump(s) to the edge)"
@@ -286,7 +288,7 @@ def test_with_a_30s_delay_a_20s_cut_causes_no_stall(viewing: Viewing) -> None:
     played, wall, _ = viewing.delayed_played_through
     views = {d["view"] for _, _, d in viewing.cut}
     print(
-        f"\n?delay={DELAY} through a {CUT_SECONDS:g} s cut: stalled {after['stalledSeconds']:.1f} s, "
+        f"\nFIGURE stall at ?delay={DELAY} through a {CUT_SECONDS:g} s cut: stalled {after['stalledSeconds']:.1f} s, "
         f"{after['stalls']} stall(s); played {played:.1f} s of media in {wall:.1f} s; "
         f"{before['behind'] or 0:.1f} s behind live before the cut"
     )
@@ -321,7 +323,14 @@ def test_the_page_asks_no_host_but_its_own(viewing: Viewing) -> None:
     foreign = [u for u in urls if not u.startswith((origin + "/", "data:", f"blob:{origin}/"))]
     assert foreign == [], foreign
     total = sum(viewing.weight_bytes.values())
+    # The same files as published (bodies only, no headers): what a CDN would store and send uncompressed.
+    page = load_viewer_page()
+    published = {page.index.name: len(page.index.data)} | {f.name: len(f.data) for f in page.assets}
+    loaded = {name: published[name] for name in viewing.weight_bytes if name in published}
+    assert "index.html" in loaded and len(loaded) == len(viewing.weight_bytes), (loaded, viewing.weight_bytes)
     print(
-        f"\n{len(urls)} requests, every one to {origin}; the page's weight {total / 1024:.0f} KB on the wire "
-        f"(HTML, scripts, style: {', '.join(f'{n} {b / 1024:.1f}' for n, b in sorted(viewing.weight_bytes.items()))})"
+        f"\nFIGURE page weight: {total / 1024:.0f} KB on the wire, {sum(loaded.values()) / 1024:.0f} KB as published "
+        f"(index.html and what it loads, before any video or channel.json; "
+        f"{', '.join(f'{n} {b / 1024:.1f}' for n, b in sorted(viewing.weight_bytes.items()))} KB on the wire); "
+        f"{len(urls)} requests in all, every one to {origin}"
     )
