@@ -60,7 +60,9 @@
   }
 
   window.surecastShare = { state: function () { return state; } };
-  fetch("api/config", { cache: "no-store" })
+  // location.origin, not a relative URL: opened as http://user:pass@host/, the page would hand fetch() a URL
+  // with credentials in it, which browsers refuse (as console.js says).
+  fetch(window.location.origin + "/api/config", { cache: "no-store" })
     .then(function (r) { return r.ok ? r.json() : {}; })
     .then(function (config) { show(config.share); })
     .catch(function () { /* the console says it cannot read its configuration */ });

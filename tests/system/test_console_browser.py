@@ -153,8 +153,20 @@ def test_the_console_shows_the_stream_an_uplink_cut_and_its_return_and_retries_a
         )
         assert share["url"] == f"{stack.env['SURECAST_S3_ENDPOINT_URL']}/{stack.bucket}/live/main/index.html"
         assert share["iframe"].startswith(f'<iframe src="{share["url"]}"') and share["qrWidth"] >= 100
-        browser.evaluate("document.querySelector('button[data-copy=share-url]').click()")
-        copied = wait_until(lambda: json.loads(browser.evaluate(SHARE))["copied"], 10, message="nothing copied")
+        # A volunteer's click: a user gesture in a focused page allowed to write the clipboard (headless has
+        # no focus and no user to grant it).
+        origin = f"http://127.0.0.1:{port}"
+        browser.call("Browser.grantPermissions", {"origin": origin, "permissions": ["clipboardSanitizedWrite"]}, False)
+        browser.call("Emulation.setFocusEmulationEnabled", {"enabled": True})
+        browser.call(
+            "Runtime.evaluate",
+            {"expression": "document.querySelector('button[data-copy=share-url]').click()", "userGesture": True},
+        )
+        copied = wait_until(
+            lambda: json.loads(browser.evaluate(SHARE))["copied"],
+            10,
+            message="nothing copied",
+        )
         assert copied == ["share-url"]
 
         live = page.wait_label("LIVE", 60)
