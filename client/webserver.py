@@ -1,7 +1,8 @@
 """A small HTTP server for the web player and the LAN re-serve (stdlib ``http.server``, one thread per request).
 
 Routes are plain functions from a path to a Response, so what is served can be tested without sockets.
-The web player's files are served from ``client/web`` by a fixed list: nothing else on disk is reachable.
+The web player's files are served by a fixed list (its page from ``client/web``, hls.js and the failover
+loader from core's shared copies): nothing else on disk is reachable.
 """
 
 from __future__ import annotations
@@ -21,19 +22,17 @@ from urllib.parse import urlsplit
 
 from client.errors import OutputError
 from core.contract import MD5_HEADER
+from core.web_assets import FAILOVER_JS, HLS_JS, HLS_JS_LICENSE, LATENCY_JS, web_asset, web_content_type
 
 log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "web"
-STATIC_FILES = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/index.html": ("index.html", "text/html; charset=utf-8"),
-    "/player.js": ("player.js", "text/javascript; charset=utf-8"),
-    "/failover.js": ("failover.js", "text/javascript; charset=utf-8"),
-    "/latency.js": ("latency.js", "text/javascript; charset=utf-8"),
-    "/player.css": ("player.css", "text/css; charset=utf-8"),
-    "/hls.min.js": ("hls.min.js", "text/javascript; charset=utf-8"),
-    "/hls.js-LICENSE.txt": ("hls.js-LICENSE.txt", "text/plain; charset=utf-8"),
+STATIC_FILES: dict[str, Path] = {
+    "/": WEB_DIR / "index.html",
+    "/index.html": WEB_DIR / "index.html",
+    "/player.js": WEB_DIR / "player.js",
+    "/player.css": WEB_DIR / "player.css",
+    **{f"/{name}": web_asset(name) for name in (FAILOVER_JS, HLS_JS, HLS_JS_LICENSE, LATENCY_JS)},
 }
 # Any page may read what this server serves (a player on another LAN host, a wall of screens).
 CORS_HEADERS = {
@@ -74,12 +73,11 @@ def static_route(config: dict[str, Any]) -> Route:
         found = STATIC_FILES.get(path)
         if found is None:
             return None
-        name, content_type = found
         try:
-            body = (WEB_DIR / name).read_bytes()
+            body = found.read_bytes()
         except OSError:
-            return Response(500, f"{name} is missing from the installation\n".encode())
-        return Response(200, body, content_type, {"Cache-Control": "no-cache"})
+            return Response(500, f"{found.name} is missing from the installation\n".encode())
+        return Response(200, body, web_content_type(found.name), {"Cache-Control": "no-cache"})
 
     return route
 

@@ -7,6 +7,7 @@ from typing import Any
 from console.actions import Actions
 from console.history import INTERVAL_SECONDS, WINDOW_SECONDS
 from console.sampler import Sampler
+from console.share import share_info
 from console.stream import preview_url
 from core.settings import Settings
 from core.version import surecast_version
@@ -21,11 +22,12 @@ class LiveBackend:
         self._config = {
             "stream_url": preview_url(settings.console, settings.s3, settings.encoder.channel),
             "channel": settings.encoder.channel,
-            "profile": settings.encoder.profile,  # the preview's hls.js tuning (client/web/latency.js)
+            "profile": settings.encoder.profile,  # the preview's hls.js tuning (core/web/latency.js)
             "version": surecast_version(),
             "status_refresh_seconds": STATUS_REFRESH_SECONDS,
             "history_refresh_seconds": INTERVAL_SECONDS,
             "history_seconds": WINDOW_SECONDS,
+            "share": share_info(settings),
         }
 
     def config(self) -> dict[str, Any]:

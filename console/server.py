@@ -1,7 +1,9 @@
 """The console's web server (Tornado): the page, its assets, the JSON figures and the two actions.
 
     GET  /                    the page (console/web/index.html), its script, style, uPlot, hls.js, latency.js
-    GET  /api/config          the preview's stream URL and latency profile, the channel, refresh intervals
+    GET  /api/config          the preview's stream URL and latency profile, the channel, refresh intervals,
+                              the viewers' link
+    GET  /share-qr.svg        the QR code of the viewers' link
     GET  /api/status          the latest figures and the big state
     GET  /api/history?since=  the history points after ``since`` (epoch seconds), up to 30 minutes
     POST /api/retry           {"reason": R or null}: re-queue failed files (of reason R) now
@@ -30,7 +32,8 @@ import tornado.netutil
 import tornado.web
 from tornado.ioloop import IOLoop
 
-from client.webserver import WEB_DIR as PLAYER_WEB_DIR
+from console.share import qr_svg
+from core.web_assets import HLS_JS, HLS_JS_LICENSE, LATENCY_JS, web_asset
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,12 @@ ASSETS: dict[str, tuple[Path, str]] = {
     "/uPlot.iife.min.js": (WEB_DIR / "uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "/uPlot.min.css": (WEB_DIR / "uPlot.min.css", "text/css; charset=utf-8"),
     "/uPlot-LICENSE.txt": (WEB_DIR / "uPlot-LICENSE.txt", "text/plain; charset=utf-8"),
-    # The web player's vendored hls.js, served from the client package (one copy in the repository).
-    "/hls.min.js": (PLAYER_WEB_DIR / "hls.min.js", "text/javascript; charset=utf-8"),
-    "/hls.js-LICENSE.txt": (PLAYER_WEB_DIR / "hls.js-LICENSE.txt", "text/plain; charset=utf-8"),
+    "/share.js": (WEB_DIR / "share.js", "text/javascript; charset=utf-8"),
+    # The vendored hls.js every page shares (core/web: one copy in the repository).
+    "/hls.min.js": (web_asset(HLS_JS), "text/javascript; charset=utf-8"),
+    "/hls.js-LICENSE.txt": (web_asset(HLS_JS_LICENSE), "text/plain; charset=utf-8"),
     # The glass-to-glass figure and the profiles' hls.js tuning, shared with the web player.
-    "/latency.js": (PLAYER_WEB_DIR / "latency.js", "text/javascript; charset=utf-8"),
+    "/latency.js": (web_asset(LATENCY_JS), "text/javascript; charset=utf-8"),
 }
 
 
@@ -125,6 +129,15 @@ class _Config(Guarded):
         self.write_json(self.backend.config())
 
 
+class _ShareQr(Guarded):
+    def get(self) -> None:
+        share = self.backend.config().get("share") or {}
+        if not share.get("url"):
+            raise tornado.web.HTTPError(404)
+        self.set_header("Content-Type", "image/svg+xml")
+        self.finish(qr_svg(share["url"]))
+
+
 class _Status(Guarded):
     def get(self) -> None:
         self.write_json({**self.backend.status(), "served_at": time.time()})
@@ -195,6 +208,7 @@ def console_app(backend: Backend, user: str, password: str) -> tornado.web.Appli
     routes: list[Any] = [(path, Asset, args) for path in ASSETS]
     routes += [
         ("/api/config", _Config, args),
+        ("/share-qr.svg", _ShareQr, args),
         ("/api/status", _Status, args),
         ("/api/history", _History, args),
         ("/api/retry", _Retry, args),

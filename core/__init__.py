@@ -11,6 +11,8 @@
     files.py            streaming MD5 and durable writes of spool files
     backoff.py          capped, jittered exponential backoff
     errors.py           the root of every error surecast raises on purpose
+    share.py            the link to the viewers' page and the snippet that embeds it
+    web_assets.py       the browser files every page shares (web/: hls.js, failover.js), by path
 
 Pure but for files.py (which reads and writes the files it is given) and publisher.py (which talks to Redis).
 """

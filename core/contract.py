@@ -45,6 +45,11 @@ CONTENT_TYPES = {
 # Playlists are re-written under one key: caches must revalidate. Segments and sent files never change.
 PLAYLIST_CACHE_CONTROL = "no-cache"
 IMMUTABLE_CACHE_CONTROL = "max-age=31536000, immutable"
+# The viewers' page and the channel's state are re-written under one key too; a cache (a CDN in front of the
+# bucket, absorbing a crowd) may keep them briefly: a started or ended event shows within seconds, a new
+# page within a minute (its scripts are in a new folder, immutable, so old and new never mix).
+PAGE_CACHE_CONTROL = "max-age=60"
+CHANNEL_STATE_CACHE_CONTROL = "max-age=5"
 
 # Object metadata key holding each file's MD5, so decoding clients can verify what they download
 # (served as the ``x-amz-meta-md5`` header by S3 and by CDNs in front of it).

@@ -24,6 +24,7 @@ from core.destinations import PRIMARY
 from core.encoder_settings import EncoderSection
 from core.settings import Settings
 from encoder.archive import Archive
+from encoder.channel import ChannelFiles, ChannelTarget
 from encoder.constants import POLL_INTERVAL
 from encoder.diskguard import DiskGuard
 from encoder.errors import ArchiveIncomplete, SourceError
@@ -107,6 +108,16 @@ class LiveEvent:
                 self.cfg, source, ffmpeg_exe, codec, plan, self._next_seq, self._drain, self._restarted
             )
         self.slates = Slates(ffmpeg_exe, self.cfg, self.spool / self.layout.spool_root / SLATES_DIR)
+        # The viewers' page and channel.json on every destination of this event.
+        self.channel = ChannelFiles(
+            self.spool,
+            self.cfg.channel,
+            self.store,
+            [ChannelTarget(o.name, o.layout.prefix, o.journal) for o in self.outputs],
+            self.pump.notify,
+            self.cfg.live_window * self.cfg.segment_seconds or None,
+            self.cfg.segment_seconds,
+        )
         self.speed = SpeedWatch()  # the top rendition's pace against real time
         self.low_disk = False
         self.free_bytes = 0
@@ -160,6 +171,8 @@ class LiveEvent:
                 self._tick()
                 self._wake.wait(POLL_INTERVAL)
             self.ffmpeg.stop()
+            self.store.mark_recording_stopped(self.layout.event_id)
+            self.channel.changed()  # viewers: ended
             self._finish_archive()
         finally:
             self.ffmpeg.kill()
@@ -192,6 +205,9 @@ class LiveEvent:
         except ArchiveIncomplete:
             self.store.mark_ended(self.layout.event_id)
             raise
+        finally:
+            self.channel.changed()  # viewers: the replay, where its VOD is verified
+            self.channel.step()
         if len(self.outputs) == len(self.settings.destinations()):
             self.store.mark_archived(self.layout.event_id)
 
@@ -321,6 +337,7 @@ class LiveEvent:
             self.ffmpeg.resume()
 
     def _housekeeping(self, now: float, state: str) -> None:
+        self.channel.step()
         mono = time.monotonic()
         if mono >= self._next_sweep:
             self._next_sweep = mono + SWEEP_EVERY

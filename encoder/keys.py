@@ -10,11 +10,15 @@ Layout (keys under ``SURECAST_S3_PREFIX``, spool paths under ``SURECAST_SPOOL_DI
     <prefix>/<event>/<rendition>/seg_<n>.ts      segments; n only grows within an event
     <prefix>/<event>/<rendition>/init_<n>.mp4    fMP4 init segment of the FFmpeg run starting at n
     <prefix>/<event>/<rendition>/slate_<m>.ts    a slate listed while FFmpeg restarted (m: its place in the list)
+    <prefix>/<channel>/index.html, channel.json  the viewers' page and the channel's state (core.destinations)
+    <prefix>/_player/<version>/<file>            the page's scripts and styles, one folder per version
 
     events/<event>/<rendition>/seg_<n>.ts        what FFmpeg writes (same names as the keys)
     events/<event>/<rendition>/ffmpeg.m3u8       FFmpeg's own playlist: the readiness signal, never uploaded
     events/<event>/playlists/<name>.<version>.m3u8   one new file per playlist version, never rewritten
     events/<event>/slate/<rendition>.ts          the event's slate, rendered when it starts
+    channels/<channel>/<name>[@<dest>].<version>.<ext>   each version of index.html and channel.json
+    channels/_player/<version>/<file>            the page's scripts and styles (every destination sends these)
 
 Segment numbers continue across FFmpeg and encoder restarts, so a key is never written twice.
 """
@@ -25,10 +29,13 @@ import re
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
-from core.contract import PRIMARY, check_event_id, check_object_key
-from core.destinations import channel_master_key
+from core.contract import PRIMARY, check_event_id, check_object_key, check_spool_path
+from core.destinations import PLAYER_ASSETS_DIR, channel_master_key
 
 EVENTS_DIR = "events"
+CHANNELS_DIR = "channels"
+MASTER = "master.m3u8"
+MASTER_VOD = "master_vod.m3u8"
 LOCAL_PLAYLIST = "ffmpeg.m3u8"
 PLAYLISTS_DIR = "playlists"
 SLATES_DIR = "slate"  # the event's slate per rendition, copied into the list while FFmpeg restarts
@@ -107,7 +114,7 @@ class EventLayout:
         return self.key(f"{rendition}/vod.m3u8")
 
     def master_key(self, vod: bool = False) -> str:
-        return self.key("master_vod.m3u8" if vod else "master.m3u8")
+        return self.key(MASTER_VOD if vod else MASTER)
 
     def channel_master_key(self) -> str:
         """The venue's stable address, whatever the event (``core.destinations.channel_master_key``)."""
@@ -125,6 +132,24 @@ class EventLayout:
         if destination != PRIMARY:
             stem = f"{stem}@{destination}"
         return f"{self.spool_root}/{PLAYLISTS_DIR}/{stem}.{version}.m3u8"
+
+
+def master_uri_from_channel(event_id: str, vod: bool) -> str:
+    """An event's live or VOD master playlist relative to its channel's folder (the viewers' page)."""
+    return f"../{check_event_id(event_id)}/{MASTER_VOD if vod else MASTER}"
+
+
+def player_asset_path(version: str, name: str) -> str:
+    """Spool path of one script or style of the viewers' page (shared by every destination)."""
+    return check_spool_path(f"{CHANNELS_DIR}/{PLAYER_ASSETS_DIR}/{version}/{name}")
+
+
+def channel_file_path(channel: str, name: str, version: int, destination: str = PRIMARY) -> str:
+    """Spool path of one version of a channel's file (``index.html``, ``channel.json``) for one destination."""
+    stem, _, extension = name.rpartition(".")
+    if destination != PRIMARY:
+        stem = f"{stem}@{destination}"
+    return check_spool_path(f"{CHANNELS_DIR}/{check_event_id(channel)}/{stem}.{version}.{extension}")
 
 
 def media_uri(rendition: str, vod: bool = False) -> str:

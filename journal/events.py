@@ -113,6 +113,15 @@ class EventStore:
             )
         return bool(cursor.rowcount)
 
+    def mark_recording_stopped(self, event: str) -> None:
+        """Recording of a live event stopped: its encoder now waits for the archive. It stays live for the
+        reconciler (which never finishes an event its encoder is finishing), but ``ended_at`` says it ended."""
+        with write(self._db) as db:
+            db.execute(
+                "UPDATE events SET ended_at = coalesce(ended_at, ?) WHERE event = ? AND state IN ('live', 'paused')",
+                (self._now(), event),
+            )
+
     def mark_ended(self, event: str) -> None:
         with write(self._db) as db:
             db.execute(
@@ -145,6 +154,14 @@ class EventStore:
             (channel,),
         ).fetchone()
         return _event_row(row) if row else None
+
+    def recent(self, channel: str, limit: int) -> list[EventRow]:
+        """The latest ``limit`` events of ``channel``, the latest start first."""
+        rows = self._db.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE channel = ? ORDER BY started_at DESC LIMIT ?",  # noqa: S608
+            (channel, limit),
+        ).fetchall()
+        return [_event_row(r) for r in rows]
 
     def ended_unarchived(self) -> list[EventRow]:
         rows = self._db.execute(

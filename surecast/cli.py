@@ -34,5 +34,6 @@ for command in (
     console.credentials,
     alerts.alerts,
     console.fleet,
+    console.share,
 ):
     main.add_command(command)

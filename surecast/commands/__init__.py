@@ -7,7 +7,7 @@ and passes them down.
     play.py       play, player
     up.py         up (and the children it starts)
     stack.py      scale, flower, bucket-setup, embedded-s3
-    console.py    console, fleet, credentials
+    console.py    console, fleet, credentials, share
     alerts.py     alerts test
 """
 

@@ -1,5 +1,5 @@
 """`surecast console` (the volunteer's browser tab), `surecast fleet` (every venue on one page, and the alert
-when one falls silent) and `surecast credentials` (the stack's login)."""
+when one falls silent), `surecast credentials` (the stack's login) and `surecast share` (the viewers' link)."""
 
 from __future__ import annotations
 
@@ -147,6 +147,28 @@ def credentials() -> None:
         click.echo(f"(the console uses SURECAST_CONSOLE_USER={settings.console.user} and its password instead)")
     if settings.flower.user:
         click.echo(f"(Flower uses SURECAST_FLOWER_USER={settings.flower.user} and its password instead)")
+
+
+@click.command()
+@click.option("--qr", is_flag=True, help="Also draw the link as a QR code in the terminal.")
+def share(qr: bool) -> None:
+    """Print the link to share with viewers (the page in the bucket) and a snippet that embeds it in a website."""
+    settings = settings_or_exit()
+    from console.share import qr_text, share_info
+    from core.share import link_origin
+
+    info = share_info(settings)
+    click.echo(f"The link to share with viewers:\n  {info['url']}")
+    click.echo(f"  {link_origin(settings.s3)}")
+    click.echo(f"To show the page in the church's website, paste this into it:\n  {info['iframe']}")
+    for other in info["others"]:
+        click.echo(f"The same page on {other['destination']}, if the main destination is down:\n  {other['url']}")
+    if qr:
+        click.echo(qr_text(info["url"]))
+    click.echo(
+        "The page goes into the bucket when an event starts and with `surecast bucket-setup`; viewers need "
+        "anonymous read on the prefix (`surecast bucket-setup --public-read`, or a CDN)."
+    )
 
 
 def _source_names_key(spec: str) -> bool:

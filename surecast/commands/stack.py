@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from core.settings import settings_or_exit
+from core.settings import Settings, settings_or_exit
 from surecast.commands import setup_logging
 
 
@@ -92,6 +92,7 @@ def flower() -> None:
     is_flag=True,
     help="Report a failed CORS, lifecycle or policy step and go on (the bucket itself must work).",
 )
+@click.option("--no-page", is_flag=True, help="Do not publish the viewers' page (it also goes out with each event).")
 def bucket_setup(
     create: bool,
     origins: tuple[str, ...],
@@ -100,8 +101,10 @@ def bucket_setup(
     dry: bool,
     wait: float,
     best_effort: bool,
+    no_page: bool,
 ) -> None:
-    """Apply CORS for players, a lifecycle rule for abandoned multipart uploads and, opt-in, public read."""
+    """Apply CORS for players, a lifecycle rule for abandoned multipart uploads and, opt-in, public read;
+    then publish the viewers' page on every destination."""
     settings = settings_or_exit()
     from stack.bucket_setup import BucketSetupError, dry_run, ensure_bucket, set_up, wait_for_server
     from uploader.s3client import make_s3_client
@@ -121,6 +124,27 @@ def bucket_setup(
             click.echo(f"bucket {bucket}: {step} {outcome}")
     except (BucketSetupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    if not no_page:
+        _publish_page(settings, public_read)
+
+
+def _publish_page(settings: Settings, public_read: bool) -> None:
+    from core.share import share_links
+    from stack.page_setup import publish_page_now
+
+    for outcome in publish_page_now(settings):
+        section = settings.for_destination(outcome.destination).s3
+        url = share_links(section, settings.encoder.channel).url
+        if outcome.delivered:
+            click.echo(f"viewers' page on {outcome.destination}: delivered and verified: {url}")
+        else:
+            click.echo(
+                f"viewers' page on {outcome.destination}: journaled, not delivered now ({outcome.detail}); the "
+                "upload workers deliver it, and the encoder publishes the page at the next event",
+                err=True,
+            )
+    if not public_read:
+        click.echo("viewers need anonymous read on the prefix: --public-read (or a CDN with access to the bucket)")
 
 
 @click.command("embedded-s3")

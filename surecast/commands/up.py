@@ -96,6 +96,7 @@ def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
     """The channel's master playlist URL (the stream's address that never changes: the player plays it),
     and the check that prints the player's URL once this event's master answers (the event id is chosen
     here and added to ``encoder_args`` unless they set it)."""
+    from core.destinations import channel_page_key
     from encoder.keys import EventLayout
     from encoder.prepare import choose_event_id
     from stack.embedded_s3 import object_url, public_base_url
@@ -113,7 +114,11 @@ def _watch(settings: Settings, encoder_args: list[str]) -> tuple[str, Any]:
     channel = object_url(base, settings.s3.bucket, layout.channel_master_key())
     event_master = object_url(base, settings.s3.bucket, layout.master_key())
     page = page_url(settings.client.player_bind, settings.client.player_port)
-    line = f"surecast up: watch the stream at {page} (event {event_id}; the web player of {channel})"
+    viewers = object_url(base, settings.s3.bucket, channel_page_key(settings.s3.prefix, settings.encoder.channel))
+    line = (
+        f"surecast up: watch the stream at {page} (event {event_id}; the web player of {channel})\n"
+        f"surecast up: the viewers' page: {viewers} (`surecast share` prints it with a snippet for a website)"
+    )
     return channel, stream_announcer(line, event_master, WATCH_WAIT)
 
 

@@ -1,15 +1,21 @@
-"""`surecast bucket-setup`: pure builders, then the real command against the S3 server (SeaweedFS)."""
+"""`surecast bucket-setup`: pure builders, then the real command against the S3 server (SeaweedFS), the viewers'
+page it delivers to every destination included."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from core.contract import IMMUTABLE_CACHE_CONTROL, PAGE_CACHE_CONTROL, PRIMARY
+from journal.files import State
 from stack.bucket_setup import (
     CORS_RULE_ID,
     LIFECYCLE_RULE_ID,
@@ -23,6 +29,7 @@ from stack.bucket_setup import (
     merge_policy,
     public_read_statement,
 )
+from tests.support.destinations import BACKUP, BACKUP_PREFIX, backup_destination
 from tests.support.stack import BIN, Stack
 
 FOREIGN_CORS = {"ID": "someone-else", "AllowedMethods": ["PUT"], "AllowedOrigins": ["https://upload.example"]}
@@ -201,3 +208,34 @@ def test_a_missing_bucket_without_create_is_a_one_line_error(stack: Stack) -> No
     assert result.returncode == 1
     assert "NoSuchBucket" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bucket_setup_delivers_the_viewers_page_to_every_destination_now(stack: Stack, tmp_path: Path) -> None:
+    with backup_destination(stack, tmp_path) as backup:
+        result = _run(stack, "--public-read")
+        assert result.returncode == 0, result.stderr
+        urls = {
+            PRIMARY: f"{stack.s3_server.endpoint_url}/{stack.bucket}/live/main/index.html",
+            BACKUP: f"{backup.server.endpoint_url}/{backup.bucket}/{BACKUP_PREFIX}/main/index.html",
+        }
+        for name, url in urls.items():
+            assert f"viewers' page on {name}: delivered and verified: {url}" in result.stdout, result.stdout
+        for (name, url), (client, bucket, prefix) in zip(
+            urls.items(), [(stack.s3, stack.bucket, "live"), (backup.s3, backup.bucket, BACKUP_PREFIX)], strict=True
+        ):
+            page = client.get_object(Bucket=bucket, Key=f"{prefix}/main/index.html")
+            html = page["Body"].read().decode()
+            assert page["CacheControl"] == PAGE_CACHE_CONTROL and page["ContentType"].startswith("text/html")
+            named = re.findall(r'(?:src|href)="\.\./(_player/[^"]+)"', html)
+            assert len(named) == 5, html
+            for relative in named:
+                head = client.head_object(Bucket=bucket, Key=f"{prefix}/{relative}")
+                assert head["CacheControl"] == IMMUTABLE_CACHE_CONTROL, relative
+            journal = stack.journal(name)
+            assert journal.get(f"{prefix}/main/index.html").state == State.VERIFIED  # type: ignore[union-attr]
+            journal.close()
+            with urllib.request.urlopen(url, timeout=10) as anonymous:  # as a viewer opens the link
+                assert anonymous.read().decode() == html
+        again = _run(stack)
+        assert again.returncode == 0 and again.stdout.count("delivered and verified") == 2, again.stderr
+        assert "--public-read" in again.stdout  # without it, it says what viewers need

@@ -1,7 +1,8 @@
 """An event survives its workers, its whole PC and its disk: real encoder, FFmpeg, workers, Redis, SeaweedFS.
 
 - every worker SIGKILLed mid-event and replaced: the live playlist moves again within 15 s, and the VOD
-  is published by itself even though the encoder gave up waiting;
+  is published by itself even though the encoder gave up waiting (and so is the channel's state for
+  viewers, with its replay);
 - a power cut (encoder, FFmpeg, workers and Redis SIGKILLed together) and a restart without an event id:
   one event, one URL (the channel's), one discontinuity, the VOD complete;
 - a full disk (the spool on a small tmpfs, root only): recording pauses, resumes by itself, everything
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -78,6 +80,18 @@ def test_every_worker_killed_mid_event_the_live_edge_moves_again_and_the_vod_pub
     print(f"VOD published by itself: {len(vod)} segments")
     assert [uri for uri, _, _ in vod] == journaled_segments(stack, event)
     assert not any(gap for _, gap, _ in vod)
+    # The reconciler that published the VOD also told viewers (channel.json, through the pipeline).
+    state = wait_until(
+        lambda: (
+            (text := get_text(stack, f"live/{CHANNEL}/channel.json"))
+            and json.loads(text)["current"]["replay"]
+            and json.loads(text)
+        ),
+        30,
+        message="channel.json never offered the replay",
+    )
+    assert state["current"]["event"] == event and state["current"]["state"] == "ended"
+    assert state["current"]["replay"] == f"../{event}/master_vod.m3u8"
 
 
 def test_a_power_cut_and_a_restart_without_an_event_id_continue_the_same_event(stack: Stack) -> None:

@@ -3,6 +3,11 @@ static site on loopback for test pages.
 
 Chromium is Debian's `chromium` package; ``CHROMIUM`` is None without it (tests skip with the reason).
 ``--remote-debugging-pipe``: no port, no websocket library.
+
+``DevTools`` is the browser: ``open_page(url)`` drives its first tab (``evaluate``, ``screenshot``, ``call``),
+``new_tab(url)`` opens another window with its own session (a second viewer), whose requests are recorded
+(``Tab.requests``) from the protocol's Network events. Tests that play in several tabs at once add
+``BACKGROUND_TAB_FLAGS`` to ``CHROMIUM_FLAGS``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
     "--no-first-run", "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
     "--window-size=1280,800",
+]  # fmt: skip
+# Several tabs play at once: none may be slowed down as a background tab would be.
+BACKGROUND_TAB_FLAGS = [
+    "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]  # fmt: skip
 CDP_TIMEOUT = 20.0
 
@@ -59,19 +69,25 @@ class DevTools:
         self._buffer = b""
         self._id = 0
         self.session = ""
+        self.events: list[dict[str, Any]] = []  # every event received, of every session that enabled some
 
-    def call(self, method: str, params: dict[str, Any] | None = None, session: bool = True) -> dict[str, Any]:
+    def call(self, method: str, params: dict[str, Any] | None = None, session: bool | str = True) -> dict[str, Any]:
+        """Send one command (to the first tab's session, another ``session`` given by id, or the browser with
+        ``session=False``) and wait for its answer; events read meanwhile are kept in ``events``."""
         self._id += 1
         message: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
-        if session and self.session:
-            message["sessionId"] = self.session
+        target = session if isinstance(session, str) else (self.session if session else "")
+        if target:
+            message["sessionId"] = target
         os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
         deadline = time.monotonic() + CDP_TIMEOUT
         while True:
             while b"\0" in self._buffer:
                 raw, self._buffer = self._buffer.split(b"\0", 1)
                 answer = json.loads(raw)
-                if answer.get("id") == self._id:
+                if "method" in answer and "id" not in answer:
+                    self.events.append(answer)
+                elif answer.get("id") == self._id:
                     if "error" in answer:
                         raise RuntimeError(f"{method}: {answer['error']}")
                     result: dict[str, Any] = answer["result"]
@@ -96,6 +112,30 @@ class DevTools:
     def navigate(self, url: str) -> None:
         """Load ``url`` in the page ``open_page`` attached to."""
         self.call("Page.navigate", {"url": url})
+
+    def new_tab(self, url: str, record_requests: bool = True) -> Tab:
+        """Another window with its own session, recording its requests from the first one on."""
+        target = self.call("Target.createTarget", {"url": "about:blank", "newWindow": True}, session=False)
+        session = self.call("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, session=False)
+        tab = Tab(self, target["targetId"], session["sessionId"])
+        tab.call("Page.enable")
+        if record_requests:
+            tab.call("Network.enable")
+        tab.call("Page.navigate", {"url": url})
+        return tab
+
+    def drain(self) -> None:
+        """Keep the events already waiting in the pipe, without waiting for more."""
+        while select.select([self._from_chrome], [], [], 0)[0]:
+            chunk = os.read(self._from_chrome, 1 << 20)
+            if not chunk:
+                raise EOFError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        while b"\0" in self._buffer:
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            message = json.loads(raw)
+            if "method" in message and "id" not in message:
+                self.events.append(message)
 
     def evaluate(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
@@ -149,3 +189,41 @@ class StaticSite:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Tab:
+    """One window of the browser, with its own DevTools session."""
+
+    def __init__(self, browser: DevTools, target_id: str, session: str) -> None:
+        self.browser = browser
+        self.target_id = target_id
+        self.session = session
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.browser.call(method, params, session=self.session)
+
+    def evaluate(self, expression: str) -> Any:
+        return self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", {"format": "png"})["data"]))
+
+    def _events(self, method: str) -> list[dict[str, Any]]:
+        self.browser.drain()
+        return [
+            e["params"] for e in self.browser.events if e.get("sessionId") == self.session and e["method"] == method
+        ]
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every request this tab made: url, type (Document, Script, XHR, Fetch, ...) and requestId."""
+        return [
+            {"url": e["request"]["url"], "type": e.get("type", ""), "id": e["requestId"]}
+            for e in self._events("Network.requestWillBeSent")
+        ]
+
+    def received_bytes(self) -> dict[str, int]:
+        """Bytes received per request id (as sent on the wire, headers included), for finished requests."""
+        return {e["requestId"]: int(e["encodedDataLength"]) for e in self._events("Network.loadingFinished")}
+
+    def close(self) -> None:
+        self.browser.call("Target.closeTarget", {"targetId": self.target_id}, session=False)

@@ -3,7 +3,7 @@
 The file checks come first and need no Docker: every setting reaches the containers, the stack has the
 shape the venue PC needs. Then, where a Docker engine and compose run (else the tests are skipped with
 the reason), the stack itself: the image is built (on the local base image where no registry can be
-reached: BASE_IMAGE, or the one /work/shared/tools/docker-local makes), every service runs with host
+reached: BASE_IMAGE, or the one ../shared/tools/docker-local makes), every service runs with host
 networking on 127.0.0.1, and the destination is the stack's own `s3` service: the embedded S3 server
 (`surecast embedded-s3`), the default of a venue PC, with the keys it generated on the spool volume. The
 stack tests
@@ -40,7 +40,7 @@ COMPOSE_FILES = "docker-compose.yml:deploy/compose.test.yml"
 IMAGE = "surecast:compose-test"
 REDIS_IMAGE = "surecast-test/redis:local"
 DEFAULT_BASE = "python:3.11-slim-bookworm"
-LOCAL_BASE = "surecast-local/python:3.11-bookworm"  # what /work/shared/tools/docker-local makes
+LOCAL_BASE = "surecast-local/python:3.11-bookworm"  # what ../shared/tools/docker-local makes
 BUILD_TIMEOUT = 1500
 UP_TIMEOUT = 600
 STOP_TIMEOUT = 120
@@ -207,7 +207,7 @@ def _run(cmd: list[str], timeout: float, env: dict[str, str] | None = None) -> s
 def _docker_problem() -> str | None:
     """Why the stack cannot run here, or None."""
     if not shutil.which("docker"):
-        return "no docker command (CI installs docker.io in .ci/run; locally run /work/shared/tools/docker-local)"
+        return "no docker command (CI installs docker.io in .ci/run; locally run ../shared/tools/docker-local)"
     info = _run(["docker", "info", "--format", "{{.ServerVersion}}"], 60)
     if info.returncode != 0:
         return f"no Docker engine answers: {(info.stderr or info.stdout).strip().splitlines()[-1:]}"
@@ -370,7 +370,7 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeS
     if base is None:
         pytest.skip(
             f"compose stack not tested: no base image ({DEFAULT_BASE} cannot be pulled); "
-            "set BASE_IMAGE or run /work/shared/tools/docker-local"
+            "set BASE_IMAGE or run ../shared/tools/docker-local"
         )
     _build(_usable_by_non_root(base))
 

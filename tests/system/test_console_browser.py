@@ -1,11 +1,11 @@
 """The console in headless Chromium, against the real stack: Redis, SeaweedFS behind the fault proxy, a worker,
 a real encoder and the real `surecast console`.
 
-The page loads only with the login; it shows LIVE with the preview playing, UPLINK DOWN within 10 s of the
-link being cut and LIVE again after it returns; its plots are drawn; "retry now" re-queues a failed file;
-"finish event" ends the event. Chromium is driven as in test_player_browser.py (the DevTools protocol on a
-pipe) and reaches nothing but 127.0.0.1; the screenshot goes to the test's tmp dir. Skipped with the
-reason when Debian's chromium is not installed.
+The page loads only with the login; it shows the viewers' link with its QR code and copies it; it shows LIVE
+with the preview playing, UPLINK DOWN within 10 s of the link being cut and LIVE again after it returns; its
+plots are drawn; "retry now" re-queues a failed file; "finish event" ends the event. Chromium is driven as in
+tests/support/chromium.py (the DevTools protocol on a pipe) and reaches nothing but 127.0.0.1; the screenshot
+goes to the test's tmp dir. Skipped with the reason when Debian's chromium is not installed.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ SERIES_PIXELS = """(function (colours) {
   });
   return JSON.stringify(out);
 })(%s)"""
+
+
+SHARE = """JSON.stringify(Object.assign({}, window.surecastShare ? window.surecastShare.state() : {url: null},
+  {qrWidth: document.getElementById('share-qr').naturalWidth}))"""
 
 
 def http_status(url: str, login: tuple[str, str] | None = None) -> int:
@@ -140,6 +144,30 @@ def test_the_console_shows_the_stream_an_uplink_cut_and_its_return_and_retries_a
         # As a volunteer would type it into the login prompt: the browser keeps it for the page's requests.
         browser.call("Page.navigate", {"url": f"http://{user}:{password}@127.0.0.1:{port}/"})
         page = Page(browser)
+
+        # The share box: the viewers' link, its snippet and QR code, and a copy button that copies.
+        share = wait_until(
+            lambda: (raw := browser.evaluate(SHARE)) and (found := json.loads(raw))["url"] and found,
+            20,
+            message="the share box did not fill",
+        )
+        assert share["url"] == f"{stack.env['SURECAST_S3_ENDPOINT_URL']}/{stack.bucket}/live/main/index.html"
+        assert share["iframe"].startswith(f'<iframe src="{share["url"]}"') and share["qrWidth"] >= 100
+        # A volunteer's click: a user gesture in a focused page allowed to write the clipboard (headless has
+        # no focus and no user to grant it).
+        origin = f"http://127.0.0.1:{port}"
+        browser.call("Browser.grantPermissions", {"origin": origin, "permissions": ["clipboardSanitizedWrite"]}, False)
+        browser.call("Emulation.setFocusEmulationEnabled", {"enabled": True})
+        browser.call(
+            "Runtime.evaluate",
+            {"expression": "document.querySelector('button[data-copy=share-url]').click()", "userGesture": True},
+        )
+        copied = wait_until(
+            lambda: json.loads(browser.evaluate(SHARE))["copied"],
+            10,
+            message="nothing copied",
+        )
+        assert copied == ["share-url"]
 
         live = page.wait_label("LIVE", 60)
         before_cut = page.wait_preview_moves(4.0, 60)

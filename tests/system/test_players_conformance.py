@@ -51,7 +51,7 @@ RESTART_MARGIN = 1.0  # seconds of capture time past the kill that the playhead 
 VOD_RATE = 8  # the browsers play the VOD at eight times real time
 FRAMERATE = int(CONFORMANCE_ENV["SURECAST_ENCODER_FRAMERATE"])
 WEB = Path(__file__).resolve().parents[1] / "support" / "web"
-CLIENT_WEB = Path(__file__).resolve().parents[2] / "client" / "web"
+CLIENT_WEB = Path(__file__).resolve().parents[2] / "core" / "web"  # hls.js, which every page shares
 
 
 @dataclass

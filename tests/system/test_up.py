@@ -82,6 +82,7 @@ def test_up_runs_an_event_end_to_end_with_embedded_redis_and_stops_everything(st
         **stack.env,
         "SURECAST_REDIS_URL": f"redis://127.0.0.1:{port}/0",
         "SURECAST_METRICS_PORT": str(free_port()),
+        "SURECAST_CONSOLE_PORT": str(free_port()),  # two `up`s of the suite at once: never the default ports
     }
     log = stack.tmp / "up.log"
     with log.open("wb") as out:
@@ -151,6 +152,8 @@ def clean_env(tmp: Path) -> dict[str, str]:
         "SURECAST_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "SURECAST_METRICS_PORT": str(free_port()),
         "SURECAST_CLIENT_PLAYER_PORT": str(free_port()),
+        "SURECAST_CONSOLE_PORT": str(free_port()),  # two `up`s of the suite at once: never the default ports
+        "SURECAST_FLOWER_PORT": str(free_port()),
         "SURECAST_EMBEDDED_S3_PORT": str(s3),
         "SURECAST_EMBEDDED_S3_MASTER_PORT": str(master),
         "SURECAST_EMBEDDED_S3_VOLUME_PORT": str(volume),
@@ -227,7 +230,7 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         # also to a browser on the player's origin (CORS)
         status, _, body = http(page)
         assert status == 200 and b"<video" in body
-        assert json.loads(http(page + "config.json")[2]) == {"src": playlist, "alternates": []}
+        assert json.loads(http(page + "config.json")[2]) == {"src": playlist, "alternates": [], "profile": "standard"}
         origin = page.rstrip("/")
         status, headers, body = http(playlist, headers={"Origin": origin})
         assert status == 200 and body.startswith(b"#EXTM3U"), (status, body[:200])

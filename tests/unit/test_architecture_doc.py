@@ -63,7 +63,8 @@ def defined_anywhere(name: str, attribute: str | None = None) -> bool:
 def check(name: str) -> bool | None:
     """True/False for a name this test knows how to check; None for prose in backticks (a state, a flag)."""
     if "/" in name:
-        return None if name.startswith(("spool/", "-")) else (ROOT / name).exists()
+        # A spool path or an object key in the bucket is prose; any other path is a file of the repository.
+        return None if name.startswith(("spool/", "-", "<prefix>/")) else (ROOT / name).exists()
     if name == UPLOAD_TASK:
         return True
     if re.search(r"\.(sqlite3|json|m3u8|ts|mp4)$", name):  # a file on the spool, not a module

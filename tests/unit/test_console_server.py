@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from console.server import ASSETS, console_app, listen
+from core.share import embed_snippet
 
 USER, PASSWORD = "surecast", "s3cret-pass"
 
@@ -25,7 +26,11 @@ class StubBackend:
     finished: list[str] = field(default_factory=list)
 
     def config(self) -> dict[str, Any]:
-        return {"stream_url": "http://127.0.0.1:1/b/live/main/master.m3u8"}
+        url = "http://127.0.0.1:1/b/live/main/index.html"
+        return {
+            "stream_url": "http://127.0.0.1:1/b/live/main/master.m3u8",
+            "share": {"url": url, "iframe": embed_snippet(url), "others": []},
+        }
 
     def status(self) -> dict[str, Any]:
         return {"now": 1.0, "state": {"label": "LIVE", "detail": "", "level": "ok"}}
@@ -94,6 +99,7 @@ def request(
 
 ROUTES = [("GET", path) for path in ASSETS] + [
     ("GET", "/api/config"),
+    ("GET", "/share-qr.svg"),
     ("GET", "/api/status"),
     ("GET", "/api/history"),
     ("POST", "/api/retry"),
@@ -140,6 +146,15 @@ def test_the_json_endpoints_answer_with_the_login(console: Running) -> None:
     }
     assert request(console.url + "/api/history?since=soon", headers=auth())[0] == 400
     assert json.loads(request(console.url + "/api/config", headers=auth())[1])["stream_url"].endswith("master.m3u8")
+
+
+def test_the_share_box_gets_the_viewers_link_its_snippet_and_its_qr_code(console: Running) -> None:
+    share = json.loads(request(console.url + "/api/config", headers=auth())[1])["share"]
+    assert share["url"].endswith("/live/main/index.html")
+    assert share["iframe"].startswith(f'<iframe src="{share["url"]}"')
+    status, body, headers = request(console.url + "/share-qr.svg", headers=auth())
+    assert status == 200 and headers["Content-Type"] == "image/svg+xml"
+    assert body.startswith(b"<?xml") and b"<svg" in body and b"QR code of the viewers' link" in body
 
 
 @pytest.mark.parametrize("path", ["/api/retry", "/api/finish"])
