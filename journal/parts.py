@@ -45,7 +45,12 @@ class PartSchedule:
         """Queue ``parts`` (number, first byte, size, hex MD5, base64 SHA-256) of ``key``'s upload as deliveries
         of their own, and give up the file's lease: from now on its parts hold leases. Parts already journaled
         keep their state (a verified part is not sent again). Returns how many parts of the upload are not verified."""
-        now = self._now()
+        self.queue_parts(key, upload_id, parts)
+        return self.release_split(key, upload_id)
+
+    def queue_parts(self, key: str, upload_id: str, parts: Iterable[tuple[int, int, int, str, str | None]]) -> None:
+        """Queue ``parts`` as ``split_into_parts`` does, the file's lease kept: while its task holds it, no part
+        can complete the file (``claim_completion``), so parts may go out before the last one is hashed."""
         with self._write() as db:
             db.executemany(
                 """INSERT INTO parts (key, upload_id, part_number, etag, size, state, first_byte, md5, sha256)
@@ -54,6 +59,12 @@ class PartSchedule:
                        sha256 = excluded.sha256""",
                 [(key, upload_id, n, size, first, md5, sha) for n, first, size, md5, sha in parts],
             )
+
+    def release_split(self, key: str, upload_id: str) -> int:
+        """Every part is queued: give up the file's lease (its parts hold leases now) and return how many parts
+        of the upload are not verified; if none, the caller may claim the completion itself."""
+        now = self._now()
+        with self._write() as db:
             db.execute(
                 """UPDATE files SET lease_owner = NULL, lease_until = NULL, updated_at = ?
                    WHERE key = ? AND upload_id = ? AND state = 'uploading'""",

@@ -34,7 +34,7 @@ from journal.files import Journal, State
 from journal.parts import PartIdent
 from journal.rows import FileRow
 from uploader.checksums import etag_is_md5
-from uploader.digest import FileDigest, digest_file
+from uploader.digest import FileDigest, PartHasher, digest_file
 from uploader.errors import (
     IntegrityError,
     LocalFileError,
@@ -46,7 +46,7 @@ from uploader.errors import (
     reason_of,
 )
 from uploader.leases import LeaseKeeper
-from uploader.parts import choose_part_size, plan_parts, uses_multipart
+from uploader.parts import choose_part_size, uses_multipart
 from uploader.s3client import ClientPool
 from uploader.transfer import (
     Expected,
@@ -285,24 +285,31 @@ def _upload(job: UploadJob, row: FileRow, path: Path, ctx: Delivery) -> Outcome:
 
 
 def _split(job: UploadJob, row: FileRow, path: Path, part_size: int, client: S3Client, ctx: Delivery) -> Outcome:
-    """Hash the file (each part's MD5 becomes what its task must send), start or resume its multipart upload,
-    and queue every part not yet verified as a task of its own; parts S3 already holds intact are journaled
-    verified, not sent again. With nothing left to send, complete here."""
-    digest = _local_digest(job, path, part_size, ctx)
+    """Start or resume the file's multipart upload, then hash the file part after part and queue each part not
+    yet verified as a task of its own as soon as its MD5 (what its task must send) is known; parts S3 already
+    holds intact are journaled verified, not sent again. With nothing left to send, complete here.
+
+    The file's lease is held until every part is queued, so no part's task can complete the upload early; a
+    file that no longer hashes to its journaled MD5 fails (its upload aborted) before that lease is given up.
+    """
     upload_id, present = resume_or_create(client, ctx.target, job, part_size, _journaled(row, ctx.journal))
     verified = ctx.journal.parts(job.key, upload_id)
-    planned = []
-    for i, part in enumerate(plan_parts(job.size, part_size)):
-        md5 = digest.part_md5s[i].hex()
-        sha = base64.b64encode(digest.part_sha256s[i]).decode() if digest.part_sha256s else None
+    hasher = PartHasher(path, job.size, part_size, ctx.target.sha256)
+    count = 0
+    for hashed in hasher:
+        part, md5 = hashed.part, hashed.md5.hex()
+        sha = base64.b64encode(hashed.sha256).decode() if hashed.sha256 else None
         if verified.get(part.number) != md5 and present.get(part.number) == md5:
             ctx.journal.record_part(job.key, upload_id, part.number, md5, part.size)
-        planned.append((part.number, part.offset, part.size, md5, sha))
-    pending = ctx.journal.split_into_parts(job.key, upload_id, planned)
-    if pending:
+        ctx.journal.queue_parts(job.key, upload_id, [(part.number, part.offset, part.size, md5, sha)])
         assert ctx.fan_out is not None
         ctx.fan_out()
-        log.info("%s: %d of %d parts queued as tasks of their own", job.key, pending, len(planned))
+        count += 1
+    if hasher.md5 != job.md5:
+        raise LocalFileError(f"{job.key}: spool file {job.path} changed since it was journaled (MD5 differs)")
+    pending = ctx.journal.release_split(job.key, upload_id)
+    if pending:
+        log.info("%s: %d of %d parts queued as tasks of their own", job.key, pending, count)
         return Outcome.SPLIT
     if not ctx.journal.claim_completion(job.key, upload_id, ctx.owner, ctx.lease_seconds):
         return Outcome.SPLIT  # another process completes it

@@ -80,6 +80,7 @@ def raw_boto3(endpoint: str, bucket: str, path: Path) -> None:
 
 
 def surecast_send(env: dict[str, str], spool: Path, path: Path) -> None:
+    started = time.perf_counter()
     result = subprocess.run(
         [str(BIN / "surecast"), "send", "--key-prefix", "surecast", str(path)],
         env=env,
@@ -89,6 +90,8 @@ def surecast_send(env: dict[str, str], spool: Path, path: Path) -> None:
         check=True,
     )
     key = result.stdout.split(" -> s3://")[1].split(":")[0].split("/", 1)[1]
+    print(f"surecast send returned (copied, journaled, published) after {time.perf_counter() - started:.1f} s "
+          f"at {time.strftime('%H:%M:%S')}", flush=True)
     journal = Journal(spool)
     try:
         wait_until(lambda: (r := journal.get(key)) is not None and r.state == State.VERIFIED, 3600, 0.1)
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=10, help="upload processes of the one surecast worker")
     parser.add_argument("--no-peers", action="store_true", help="only raw boto3 and surecast")
     parser.add_argument("--peers-venv", type=Path, default=Path.home() / ".cache" / "surecast-bench-peers")
+    parser.add_argument("--worker-log", type=Path, help="keep the surecast worker's log here (timestamps per part)")
     args = parser.parse_args()
     if os.geteuid() != 0 or any(shutil.which(t) is None for t in ("ip", "tc", "nft")):
         sys.exit("bench_bigfile needs root and ip, tc, nft")
@@ -152,6 +156,8 @@ def main() -> None:
         runs.append(timed(name, lambda: surecast_send(env, spool, source)))
         terminate(worker, 20)
         worker = None
+        if args.worker_log:
+            shutil.copyfile(wlog, args.worker_log)
         if peers:
             plog = tmp / "peers.log"
             runs.append(
