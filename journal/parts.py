@@ -24,7 +24,9 @@ PartIdent = tuple[str, str, int]  # key, upload id, part number
 
 # A part is pending while its file is being uploaded under the same upload and the part is not verified.
 _PENDING = "p.state != 'verified' AND f.state = 'uploading' AND f.upload_id = p.upload_id"
-_PART_DUE = "p.state = 'queued' AND p.published_at IS NULL AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)"
+# A part is due once its MD5 is known (a part planned but not hashed yet has none) and its backoff is over.
+_PART_DUE = """p.state = 'queued' AND p.published_at IS NULL AND p.md5 IS NOT NULL
+               AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)"""
 # A file whose parts are out: no lease of its own, some part not verified yet.
 PARTED = """lease_owner IS NULL AND EXISTS (SELECT 1 FROM parts p WHERE p.key = files.key
               AND p.upload_id = files.upload_id AND p.state != 'verified')"""
@@ -48,15 +50,18 @@ class PartSchedule:
         self.queue_parts(key, upload_id, parts)
         return self.release_split(key, upload_id)
 
-    def queue_parts(self, key: str, upload_id: str, parts: Iterable[tuple[int, int, int, str, str | None]]) -> None:
-        """Queue ``parts`` as ``split_into_parts`` does, the file's lease kept: while its task holds it, no part
-        can complete the file (``claim_completion``), so parts may go out before the last one is hashed."""
+    def queue_parts(
+        self, key: str, upload_id: str, parts: Iterable[tuple[int, int, int, str | None, str | None]]
+    ) -> None:
+        """Queue ``parts`` as ``split_into_parts`` does, the file's lease kept, so parts may go out before the last
+        one is hashed. A part whose MD5 is None is planned, not due: queue every part so first, and no part's
+        task can complete the file (``claim_completion``) before the last part is hashed and sent."""
         with self._write() as db:
             db.executemany(
                 """INSERT INTO parts (key, upload_id, part_number, etag, size, state, first_byte, md5, sha256)
                    VALUES (?, ?, ?, '', ?, 'queued', ?, ?, ?)
-                   ON CONFLICT DO UPDATE SET first_byte = excluded.first_byte, md5 = excluded.md5,
-                       sha256 = excluded.sha256""",
+                   ON CONFLICT DO UPDATE SET first_byte = excluded.first_byte, md5 = coalesce(excluded.md5, md5),
+                       sha256 = coalesce(excluded.sha256, sha256)""",
                 [(key, upload_id, n, size, first, md5, sha) for n, first, size, md5, sha in parts],
             )
 

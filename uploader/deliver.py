@@ -34,7 +34,7 @@ from journal.files import Journal, State
 from journal.parts import PartIdent
 from journal.rows import FileRow
 from uploader.checksums import etag_is_md5
-from uploader.digest import FileDigest, PartHasher, digest_file
+from uploader.digest import FileDigest, PartDigest, PartHasher, digest_file
 from uploader.errors import (
     IntegrityError,
     LocalFileError,
@@ -46,7 +46,7 @@ from uploader.errors import (
     reason_of,
 )
 from uploader.leases import LeaseKeeper
-from uploader.parts import choose_part_size, uses_multipart
+from uploader.parts import choose_part_size, plan_parts, uses_multipart
 from uploader.s3client import ClientPool
 from uploader.transfer import (
     Expected,
@@ -289,31 +289,46 @@ def _split(job: UploadJob, row: FileRow, path: Path, part_size: int, client: S3C
     yet verified as a task of its own as soon as its MD5 (what its task must send) is known; parts S3 already
     holds intact are journaled verified, not sent again. With nothing left to send, complete here.
 
-    The file's lease is held until every part is queued, so no part's task can complete the upload early; a
-    file that no longer hashes to its journaled MD5 fails (its upload aborted) before that lease is given up.
+    Every part is journaled first, planned without an MD5 (not due), so no part's task can complete the
+    upload before the last one is hashed; the file's lease is held until then too. A file that no longer
+    hashes to its journaled MD5 fails (its upload aborted) before that lease is given up.
     """
     upload_id, present = resume_or_create(client, ctx.target, job, part_size, _journaled(row, ctx.journal))
     verified = ctx.journal.parts(job.key, upload_id)
+    planned = plan_parts(job.size, part_size)
+    ctx.journal.queue_parts(job.key, upload_id, [(p.number, p.offset, p.size, None, None) for p in planned])
     hasher = PartHasher(path, job.size, part_size, ctx.target.sha256)
-    count = 0
+    last = None
     for hashed in hasher:
-        part, md5 = hashed.part, hashed.md5.hex()
-        sha = base64.b64encode(hashed.sha256).decode() if hashed.sha256 else None
-        if verified.get(part.number) != md5 and present.get(part.number) == md5:
-            ctx.journal.record_part(job.key, upload_id, part.number, md5, part.size)
-        ctx.journal.queue_parts(job.key, upload_id, [(part.number, part.offset, part.size, md5, sha)])
-        assert ctx.fan_out is not None
-        ctx.fan_out()
-        count += 1
+        if last:
+            _queue_part(job, upload_id, last, verified.get(last.part.number), present.get(last.part.number), ctx)
+        last = hashed
+    # The last part waits for the whole file's MD5: no part completes a file that changed since it was journaled.
     if hasher.md5 != job.md5:
         raise LocalFileError(f"{job.key}: spool file {job.path} changed since it was journaled (MD5 differs)")
+    assert last is not None
+    _queue_part(job, upload_id, last, verified.get(last.part.number), present.get(last.part.number), ctx)
     pending = ctx.journal.release_split(job.key, upload_id)
     if pending:
-        log.info("%s: %d of %d parts queued as tasks of their own", job.key, pending, count)
+        log.info("%s: %d of %d parts queued as tasks of their own", job.key, pending, len(planned))
         return Outcome.SPLIT
     if not ctx.journal.claim_completion(job.key, upload_id, ctx.owner, ctx.lease_seconds):
         return Outcome.SPLIT  # another process completes it
     return _complete(job, upload_id, client, ctx, row.attempts + 1)
+
+
+def _queue_part(
+    job: UploadJob, upload_id: str, hashed: PartDigest, verified: str | None, present: str | None, ctx: Delivery
+) -> None:
+    """Give a hashed part its MD5 (so it is due) and publish it; one S3 holds intact (``present``, per ListParts)
+    is journaled verified instead, unless it already is (``verified``)."""
+    part, md5 = hashed.part, hashed.md5.hex()
+    sha = base64.b64encode(hashed.sha256).decode() if hashed.sha256 else None
+    if verified != md5 and present == md5:
+        ctx.journal.record_part(job.key, upload_id, part.number, md5, part.size)
+    ctx.journal.queue_parts(job.key, upload_id, [(part.number, part.offset, part.size, md5, sha)])
+    assert ctx.fan_out is not None
+    ctx.fan_out()
 
 
 def deliver_part(job: PartJob, ctx: Delivery) -> Outcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from core.settings import WorkerSection
 from journal.files import Journal, State
 from stack.reconciler import Reconciler, abort_abandoned_uploads
 from tests.support.stack import Stack
-from uploader.deliver import Delivery, Outcome, deliver
+from uploader.deliver import Delivery, Outcome, deliver, deliver_part
 from uploader.errors import LocalFileError, UnsafePath, UploadVanished
 from uploader.parts import MIB
 from uploader.queues import messages_held
@@ -229,3 +230,44 @@ def test_a_file_demoted_since_its_message_was_sent_goes_back_unsent_to_go_out_be
     assert row is not None and row.state == State.QUEUED and row.published_at is None  # to be published again
     assert [r.key for r in ctx.journal.claim_due()] == [job.key]
     assert deliver(job, ctx, sent_at=PRIORITY_BACKFILL) == Outcome.UPLOADED
+
+
+def _sending_parts_at_once(ctx: Delivery, outcomes: list[Outcome]) -> Delivery:
+    """``ctx`` whose fan-out sends each part the moment it is published, while the file is still being hashed."""
+
+    def fan_out() -> int:
+        rows = ctx.journal.claim_due_parts()
+        outcomes.extend(deliver_part(r.job(), ctx) for r in rows)
+        return len(rows)
+
+    return dataclasses.replace(ctx, fan_out=fan_out)
+
+
+def test_parts_sent_while_the_file_is_still_hashed_never_complete_it_early(stack: Stack) -> None:
+    outcomes: list[Outcome] = []
+    ctx = _sending_parts_at_once(delivery(stack), outcomes)
+    job = spooled(stack, "early.bin", 17 * MIB)  # four parts of 5 MiB
+    ctx.journal.record(job)
+    # No lease here (in-process): only the parts journaled before any is hashed keep the first three from
+    # completing the file; the last part's task completes it.
+    assert deliver(job, ctx) == Outcome.SPLIT
+    assert outcomes == [Outcome.PART_SENT] * 3 + [Outcome.UPLOADED]
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.state == State.VERIFIED
+    stored = stack.s3.get_object(Bucket=stack.bucket, Key=job.key)["Body"].read()
+    assert hashlib.md5(stored).hexdigest() == job.md5
+
+
+def test_a_big_file_changed_since_it_was_journaled_fails_and_its_parts_never_complete(stack: Stack) -> None:
+    outcomes: list[Outcome] = []
+    ctx = _sending_parts_at_once(delivery(stack), outcomes)
+    job = spooled(stack, "changed.bin", 17 * MIB).model_copy(update={"md5": "0" * 32})
+    ctx.journal.record(job)
+    with pytest.raises(LocalFileError):
+        deliver(job, ctx)
+    assert outcomes == [Outcome.PART_SENT] * 3, "the last part waits for the whole file's MD5"
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.state == State.FAILED
+    assert "Uploads" not in stack.s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=job.key)
+    with pytest.raises(stack.s3.exceptions.ClientError):
+        stack.s3.head_object(Bucket=stack.bucket, Key=job.key)
