@@ -1,16 +1,17 @@
 """Big-file benchmark (root): one large file over an emulated uplink, surecast against the plain tools. Prints.
 
-Run:  sudo .venv/bin/python -m tests.bench.bench_bigfile [--size 2048] [--workers 10] [--no-peers]
+Run:  sudo .venv/bin/python -m tests.bench.bench_bigfile [--size 2048] [--workers 4] [--no-peers] [--worker-log F]
 
     this machine ──> 10.77.0.2 [veth: tbf 200 Mbit/s toward the namespace; nft drops 0.1 % of the packets]
         ──> a delay relay in the namespace (tests/support/delayline.py: +20 ms each way, 40 ms round trip)
         ──> SeaweedFS's S3 gateway on 10.77.0.1
 
 One file of ``--size`` MiB, each tool in turn to its own key: raw boto3 ``upload_file`` (default
-TransferConfig: 8 MiB parts, 10 threads), then `surecast send` with ``--workers`` upload processes already
-running (its clock runs from the command's start, which copies the file into the spool, to the file verified
-in the journal: the copy, the hashing, every part and the completion with its integrity test), and, unless
-``--no-peers``, `aws s3 cp`, s5cmd and rclone with their defaults (the peers venv of bench_upload). Printed:
+TransferConfig: 8 MiB parts, 10 threads), then `surecast send` with ``--workers`` upload processes (by
+default as many as a user gets) already running (its clock runs from the command's start, which copies the
+file into the spool, to the file verified in the journal: the copy, the hashing, every part and the
+completion with its integrity test), and, unless ``--no-peers``, `aws s3 cp`, s5cmd and rclone with their
+defaults (the peers venv of bench_upload). ``--worker-log`` keeps the worker's log (a timestamp per part). Printed:
 wall seconds, Mbit/s, the ratio to the best other tool, and the load average before and after each run.
 """
 
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import WorkerSection
 from journal.files import Journal, State
 from tests.bench.bench_uplink import HOST_IP, NS, NS_IP, _connects, link_down, link_up
 from tests.bench.bench_upload import peers_venv
@@ -90,8 +92,11 @@ def surecast_send(env: dict[str, str], spool: Path, path: Path) -> None:
         check=True,
     )
     key = result.stdout.split(" -> s3://")[1].split(":")[0].split("/", 1)[1]
-    print(f"surecast send returned (copied, journaled, published) after {time.perf_counter() - started:.1f} s "
-          f"at {time.strftime('%H:%M:%S')}", flush=True)
+    print(
+        f"surecast send returned (copied, journaled, published) after {time.perf_counter() - started:.1f} s "
+        f"at {time.strftime('%H:%M:%S')}",
+        flush=True,
+    )
     journal = Journal(spool)
     try:
         wait_until(lambda: (r := journal.get(key)) is not None and r.state == State.VERIFIED, 3600, 0.1)
@@ -107,7 +112,12 @@ def peer(cmd: list[str], env: dict[str, str], log: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=2048, help="MiB")
-    parser.add_argument("--workers", type=int, default=10, help="upload processes of the one surecast worker")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WorkerSection().concurrency,
+        help="upload processes of the one surecast worker (default: a user's, SURECAST_WORKER_CONCURRENCY's)",
+    )
     parser.add_argument("--no-peers", action="store_true", help="only raw boto3 and surecast")
     parser.add_argument("--peers-venv", type=Path, default=Path.home() / ".cache" / "surecast-bench-peers")
     parser.add_argument("--worker-log", type=Path, help="keep the surecast worker's log here (timestamps per part)")
