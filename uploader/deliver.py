@@ -340,9 +340,12 @@ def deliver_part(job: PartJob, ctx: Delivery) -> Outcome:
     row = journal.get(job.key)
     if row is None or (row.version, row.md5, row.upload_id) != (job.version, job.md5, job.upload_id):
         return Outcome.STALE
-    if row.state != State.UPLOADING:
-        return Outcome.ALREADY_VERIFIED if row.state == State.VERIFIED else Outcome.STALE
     ident = (job.key, job.upload_id, job.part)
+    if row.state != State.UPLOADING:
+        if row.state == State.QUEUED:
+            # Its file went back to be split again (the splitting process died): published again from there.
+            journal.unclaim_parts([ident])
+        return Outcome.ALREADY_VERIFIED if row.state == State.VERIFIED else Outcome.STALE
     if not journal.start_part(ident, ctx.owner, ctx.lease_seconds):
         return Outcome.ALREADY_VERIFIED
     whole = row.job(job.destination)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from core.contract import FileKind, UploadJob
+from core.contract import FileKind, PartJob, UploadJob
 from core.publisher import Publisher
 from core.settings import WorkerSection
 from journal.files import Journal, State
@@ -271,3 +271,31 @@ def test_a_big_file_changed_since_it_was_journaled_fails_and_its_parts_never_com
     assert "Uploads" not in stack.s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=job.key)
     with pytest.raises(stack.s3.exceptions.ClientError):
         stack.s3.head_object(Bucket=stack.bucket, Key=job.key)
+
+
+def test_a_part_task_that_finds_its_file_sent_back_to_be_split_is_published_again_with_it(stack: Stack) -> None:
+    published: list[list[int]] = []
+
+    def fan_out() -> int:
+        rows = ctx.journal.claim_due_parts()
+        published.append([r.number for r in rows])
+        return len(rows)
+
+    ctx = dataclasses.replace(delivery(stack), fan_out=fan_out)
+    job = spooled(stack, "resplit.bin", 17 * MIB)
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.SPLIT
+    first = ctx.journal.claim_due_parts()  # nothing left: every part was published as it was hashed
+    assert first == [] and sorted(n for batch in published for n in batch) == [1, 2, 3, 4]
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.upload_id
+    # The splitting process died: its file went back to the queue, and part 1's message comes in meanwhile.
+    ctx.journal.schedule_retry(job.key, "the splitting process died", 0, version=job.version)
+    part1 = PartJob(
+        key=job.key, path=job.path, version=job.version, md5=job.md5, upload_id=row.upload_id, part=1,
+        first_byte=0, size=5 * MIB, part_md5=hashlib.md5((stack.spool / job.path).read_bytes()[: 5 * MIB]).hexdigest(),
+    )  # fmt: skip
+    assert deliver_part(part1, ctx) == Outcome.STALE
+    published.clear()
+    assert deliver(job, ctx) == Outcome.SPLIT  # split again, the same upload resumed
+    assert sorted(n for batch in published for n in batch) == [1], "part 1 goes out again, the others are in Redis"
