@@ -4,10 +4,12 @@ Order of work: refuse unsafe paths before anything is read; skip stale or alread
 check the local file against what was journaled; skip the upload if an identical object is already
 stored; upload; run the integrity test; record the outcome in the journal.
 
-A file above the multipart threshold, in a worker, is split: its task hashes it, starts (or resumes) the
-multipart upload and queues every part not yet verified as a task of its own (``deliver_part``), so that
-every worker process carries parts of one file; the task that verifies the last part completes the upload
-and runs the integrity test of the whole. In-process callers (no ``fan_out``) send the parts in order.
+A file above the multipart threshold is sent in parts, each journaled as it lands. One of more than
+``SPLIT_ABOVE_PARTS`` parts, in a worker, is split: its task hashes it, starts (or resumes) the multipart
+upload and queues every part not yet verified as a task of its own (``deliver_part``), so that every worker
+process carries parts of one file; the task that verifies the last part completes the upload and runs the
+integrity test of the whole. A smaller multipart file, and every file of in-process callers (no
+``fan_out``), goes part after part from its own task.
 
 This is the one place the uploader writes the journal about an upload: ``uploader.transfer`` only talks
 to S3, and a multipart upload's progress comes back here (``Multipart``) to be journaled as it happens.
@@ -46,7 +48,7 @@ from uploader.errors import (
     reason_of,
 )
 from uploader.leases import LeaseKeeper
-from uploader.parts import choose_part_size, plan_parts, uses_multipart
+from uploader.parts import choose_part_size, plan_parts, splits_into_tasks, uses_multipart
 from uploader.s3client import ClientPool
 from uploader.transfer import (
     Expected,
@@ -250,7 +252,7 @@ def _upload(job: UploadJob, row: FileRow, path: Path, ctx: Delivery) -> Outcome:
             ctx.journal.mark_verified(job.key, job.md5)
             log.info("%s already stored intact (attempt %d), not sent again", job.key, attempt)
             return Outcome.ALREADY_STORED
-    if part_size and ctx.fan_out is not None:
+    if part_size and ctx.fan_out is not None and splits_into_tasks(job.size, part_size):
         return _split(job, row, path, part_size, client, ctx)
     try:
         if part_size:

@@ -9,6 +9,11 @@ MIN_PART_SIZE = 5 * MIB
 MAX_PART_SIZE = 5 * 1024 * MIB
 MAX_PARTS = 10_000
 MAX_SINGLE_PUT = 5 * 1024 * MIB
+# A multipart file of at most this many parts is sent by its own task, part after part (one task, one read);
+# only a bigger one is split into a task per part. Splitting costs a task per part, their journal rows and a
+# second read of the file: among many files it slowed the worker (every process already busy), and it pays only
+# where one big file would otherwise leave the other processes idle. 16 parts: 128 MiB at the default 8 MiB.
+SPLIT_ABOVE_PARTS = 16
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,11 @@ class Part:
 def uses_multipart(size: int, threshold: int) -> bool:
     """Whether a file of ``size`` bytes goes up in parts (at or above threshold, or too big for one PUT)."""
     return size >= threshold or size > MAX_SINGLE_PUT
+
+
+def splits_into_tasks(size: int, part_size: int) -> bool:
+    """Whether a multipart file of ``size`` bytes in ``part_size`` parts goes out as a task per part."""
+    return -(-size // part_size) > SPLIT_ABOVE_PARTS
 
 
 def choose_part_size(size: int, wanted: int) -> int:

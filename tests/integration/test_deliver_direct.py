@@ -20,7 +20,7 @@ from stack.reconciler import Reconciler, abort_abandoned_uploads
 from tests.support.stack import Stack
 from uploader.deliver import Delivery, Outcome, deliver, deliver_part
 from uploader.errors import LocalFileError, UnsafePath, UploadVanished
-from uploader.parts import MIB
+from uploader.parts import MIB, SPLIT_ABOVE_PARTS
 from uploader.queues import messages_held
 from uploader.s3client import make_s3_client
 from uploader.transfer import Target
@@ -232,6 +232,11 @@ def test_a_file_demoted_since_its_message_was_sent_goes_back_unsent_to_go_out_be
     assert deliver(job, ctx, sent_at=PRIORITY_BACKFILL) == Outcome.UPLOADED
 
 
+# The smallest file split into a task per part at 5 MiB parts: one part more than SPLIT_ABOVE_PARTS.
+SPLIT_SIZE = SPLIT_ABOVE_PARTS * 5 * MIB + 2 * MIB
+SPLIT_PARTS = SPLIT_ABOVE_PARTS + 1
+
+
 def _sending_parts_at_once(ctx: Delivery, outcomes: list[Outcome]) -> Delivery:
     """``ctx`` whose fan-out sends each part the moment it is published, while the file is still being hashed."""
 
@@ -246,12 +251,12 @@ def _sending_parts_at_once(ctx: Delivery, outcomes: list[Outcome]) -> Delivery:
 def test_parts_sent_while_the_file_is_still_hashed_never_complete_it_early(stack: Stack) -> None:
     outcomes: list[Outcome] = []
     ctx = _sending_parts_at_once(delivery(stack), outcomes)
-    job = spooled(stack, "early.bin", 17 * MIB)  # four parts of 5 MiB
+    job = spooled(stack, "early.bin", SPLIT_SIZE)
     ctx.journal.record(job)
-    # No lease here (in-process): only the parts journaled before any is hashed keep the first three from
+    # No lease here (in-process): only the parts journaled before any is hashed keep the first ones from
     # completing the file; the last part's task completes it.
     assert deliver(job, ctx) == Outcome.SPLIT
-    assert outcomes == [Outcome.PART_SENT] * 3 + [Outcome.UPLOADED]
+    assert outcomes == [Outcome.PART_SENT] * (SPLIT_PARTS - 1) + [Outcome.UPLOADED]
     row = ctx.journal.get(job.key)
     assert row is not None and row.state == State.VERIFIED
     stored = stack.s3.get_object(Bucket=stack.bucket, Key=job.key)["Body"].read()
@@ -261,11 +266,11 @@ def test_parts_sent_while_the_file_is_still_hashed_never_complete_it_early(stack
 def test_a_big_file_changed_since_it_was_journaled_fails_and_its_parts_never_complete(stack: Stack) -> None:
     outcomes: list[Outcome] = []
     ctx = _sending_parts_at_once(delivery(stack), outcomes)
-    job = spooled(stack, "changed.bin", 17 * MIB).model_copy(update={"md5": "0" * 32})
+    job = spooled(stack, "changed.bin", SPLIT_SIZE).model_copy(update={"md5": "0" * 32})
     ctx.journal.record(job)
     with pytest.raises(LocalFileError):
         deliver(job, ctx)
-    assert outcomes == [Outcome.PART_SENT] * 3, "the last part waits for the whole file's MD5"
+    assert outcomes == [Outcome.PART_SENT] * (SPLIT_PARTS - 1), "the last part waits for the whole file's MD5"
     row = ctx.journal.get(job.key)
     assert row is not None and row.state == State.FAILED
     assert "Uploads" not in stack.s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=job.key)
@@ -282,11 +287,11 @@ def test_a_part_task_that_finds_its_file_sent_back_to_be_split_is_published_agai
         return len(rows)
 
     ctx = dataclasses.replace(delivery(stack), fan_out=fan_out)
-    job = spooled(stack, "resplit.bin", 17 * MIB)
+    job = spooled(stack, "resplit.bin", SPLIT_SIZE)
     ctx.journal.record(job)
     assert deliver(job, ctx) == Outcome.SPLIT
     first = ctx.journal.claim_due_parts()  # nothing left: every part was published as it was hashed
-    assert first == [] and sorted(n for batch in published for n in batch) == [1, 2, 3, 4]
+    assert first == [] and sorted(n for batch in published for n in batch) == list(range(1, SPLIT_PARTS + 1))
     row = ctx.journal.get(job.key)
     assert row is not None and row.upload_id
     # The splitting process died: its file went back to the queue, and part 1's message comes in meanwhile.
@@ -299,3 +304,31 @@ def test_a_part_task_that_finds_its_file_sent_back_to_be_split_is_published_agai
     published.clear()
     assert deliver(job, ctx) == Outcome.SPLIT  # split again, the same upload resumed
     assert sorted(n for batch in published for n in batch) == [1], "part 1 goes out again, the others are in Redis"
+
+
+def test_a_multipart_file_of_few_parts_goes_from_its_own_task_even_in_a_worker(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most SPLIT_ABOVE_PARTS parts: no part tasks (they cost more than they gain among many files); each part
+    is still journaled as it lands and the whole passes its integrity test."""
+    published: list[int] = []
+
+    def fan_out() -> int:
+        published.append(len(ctx.journal.claim_due_parts()))
+        return published[-1]
+
+    ctx = dataclasses.replace(delivery(stack), fan_out=fan_out)
+    journaled: list[int] = []
+    record_part = ctx.journal.record_part
+    monkeypatch.setattr(
+        ctx.journal, "record_part", lambda key, up, n, *a: (journaled.append(n), record_part(key, up, n, *a))
+    )
+    job = spooled(stack, "few-parts.bin", SPLIT_ABOVE_PARTS * 5 * MIB)  # exactly SPLIT_ABOVE_PARTS parts
+    ctx.journal.record(job)
+    assert deliver(job, ctx) == Outcome.UPLOADED
+    assert published == [], "no part published as a task"
+    assert journaled == list(range(1, SPLIT_ABOVE_PARTS + 1)), "each part journaled as it landed, in order"
+    row = ctx.journal.get(job.key)
+    assert row is not None and row.state == State.VERIFIED
+    stored = stack.s3.get_object(Bucket=stack.bucket, Key=job.key)["Body"].read()
+    assert hashlib.md5(stored).hexdigest() == job.md5

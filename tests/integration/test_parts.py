@@ -11,9 +11,11 @@ from journal.files import State
 from tests.integration.test_delivery import expected_etag, send, wait_verified
 from tests.support.procs import kill, wait_until
 from tests.support.stack import Stack
-from uploader.parts import MIB
+from uploader.parts import MIB, SPLIT_ABOVE_PARTS
 
 PART = 5 * MIB  # the stack's SURECAST_S3_PART_SIZE
+# A file is split into part tasks only above SPLIT_ABOVE_PARTS parts: these files are one to four parts more.
+SPLIT_PARTS = SPLIT_ABOVE_PARTS + 1
 PART_TASK_DONE = re.compile(r"Task surecast\.upload_part\[[^]]+\] succeeded in [\d.]+s: '(part-sent|uploaded)'")
 
 
@@ -26,7 +28,7 @@ def test_the_parts_of_one_big_file_are_spread_over_two_workers(stack: Stack) -> 
     stack.proxy.set_mode("throttle", bytes_per_sec=8 * MIB)
     stack.start_worker(concurrency=1)
     stack.start_worker(concurrency=1)
-    size = 40 * MIB
+    size = SPLIT_PARTS * PART
     path = stack.spool_file("two-workers.bin", size)
     result = stack.run_cli("send", "--wait", str(path), timeout=90)
     assert result.returncode == 0, result.stderr
@@ -35,12 +37,13 @@ def test_the_parts_of_one_big_file_are_spread_over_two_workers(stack: Stack) -> 
     # Progress counts verified parts only: it moves in part-sized steps and ends at the whole file.
     progress = [line for line in result.stderr.splitlines() if "MiB verified" in line]
     steps = {line.split(" of ")[0] for line in progress}
-    assert len(steps) >= 3 and progress[-1].startswith("40.0 of 40.0 MiB verified") and "done" in progress[-1]
+    total = f"{size / MIB:.1f} of {size / MIB:.1f} MiB verified"
+    assert len(steps) >= 3 and progress[-1].startswith(total) and "done" in progress[-1]
     assert any("s left" in line for line in progress), progress
     assert stack.stored_etag(key) == expected_etag(path, PART)
     per_worker = [len(PART_TASK_DONE.findall(stack.worker_log(n))) for n in (0, 1)]
-    assert sum(per_worker) == 8 and min(per_worker) >= 1, per_worker
-    assert sorted(part_numbers_sent(stack)) == list(range(1, 9)), "each part sent once"
+    assert sum(per_worker) == SPLIT_PARTS and min(per_worker) >= 1, per_worker
+    assert sorted(part_numbers_sent(stack)) == list(range(1, SPLIT_PARTS + 1)), "each part sent once"
     row = stack.journal().get(key)
     assert row and row.attempts == 1 and row.retries == 0
 
@@ -49,7 +52,7 @@ def test_a_whole_worker_killed_mid_file_its_parts_go_to_the_other_and_none_verif
     stack.proxy.set_mode("throttle", bytes_per_sec=4 * MIB)
     first = stack.start_worker(concurrency=2)
     second = stack.start_worker(concurrency=1)
-    size = 60 * MIB
+    size = (SPLIT_PARTS + 3) * PART
     path = stack.spool_file("killed.bin", size)
     (key,) = send(stack, path)
     journal = stack.journal()
@@ -83,14 +86,14 @@ def test_a_corrupted_part_is_caught_and_only_that_part_is_sent_again(
     stack: Stack = request.getfixturevalue("stack" if server == "seaweedfs" else "moto_stack")
     stack.start_worker(concurrency=2)
     stack.proxy.set_mode("flip", count=1, offset=1000)
-    size = 24 * MIB
+    size = SPLIT_PARTS * PART - 1 * MIB  # the last part 4 MiB
     path = stack.spool_file("corrupted.bin", size)
     (key,) = send(stack, path)
     wait_verified(stack, [key], 60)
     assert stack.proxy.faults_injected == 1
     assert stack.stored_etag(key) == expected_etag(path, PART)
     sent = part_numbers_sent(stack)
-    assert len(sent) == 6, f"five parts once and the corrupted one twice: {sent}"
+    assert len(sent) == SPLIT_PARTS + 1, f"every part once and the corrupted one twice: {sent}"
     row = stack.journal().get(key)
     assert row and row.integrity_reuploads == 1 and row.attempts == 1
     assert "integrity test of a part failed, re-uploading it" in stack.worker_log()

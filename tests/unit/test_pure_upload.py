@@ -266,3 +266,13 @@ def test_send_progress_counts_verified_bytes_and_the_time_left_at_the_rate_so_fa
     from uploader.send import render_progress
 
     assert render_progress(done, total, elapsed) == expected
+
+
+def test_only_a_file_of_more_than_split_above_parts_parts_is_split_into_part_tasks() -> None:
+    from uploader.parts import SPLIT_ABOVE_PARTS, splits_into_tasks
+
+    part = 8 * MIB
+    assert not splits_into_tasks(64 * MIB, part)  # the many-files benchmark's big files: one task each
+    assert not splits_into_tasks(SPLIT_ABOVE_PARTS * part, part)
+    assert splits_into_tasks(SPLIT_ABOVE_PARTS * part + 1, part)
+    assert splits_into_tasks(512 * MIB, part)
