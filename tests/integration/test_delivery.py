@@ -22,7 +22,7 @@ from journal.files import State
 from tests.support.procs import kill, wait_until, worker_child_role
 from tests.support.stack import Stack, delivered_keys
 from uploader.checksums import multipart_etag
-from uploader.parts import MIB, plan_parts
+from uploader.parts import MIB, SPLIT_ABOVE_PARTS, plan_parts
 
 
 def file_md5(path: Path) -> str:
@@ -116,12 +116,42 @@ def test_a_corrupted_body_that_was_stored_is_caught_by_the_integrity_test_and_re
     assert "S3 returned ETag" in log and "integrity test failed, re-uploading" in log
 
 
-def test_sigkill_of_a_worker_child_mid_multipart_resumes_without_resending_everything(stack: Stack) -> None:
-    """Each part is a task of its own: the part the killed process was sending is redone (Celery hands its
-    message back; failing that, its lease runs out), the parts verified before are not sent again, and the
-    file itself is never started anew."""
+def test_sigkill_of_a_worker_child_mid_multipart_of_few_parts_resumes_without_resending_everything(
+    stack: Stack,
+) -> None:
+    """A file of at most SPLIT_ABOVE_PARTS parts goes from one task: the task is redone (attempt 2) and resumes
+    the upload, sending only the parts not stored."""
     worker = stack.start_worker(concurrency=1)
     size = 40 * MIB
+    path = stack.spool_file("recording.bin", size)
+    stack.proxy.set_mode("throttle", bytes_per_sec=6 * MIB)
+    (key,) = send(stack, path)
+    journal = stack.journal()
+
+    def parts_stored() -> int:
+        row = journal.get(key)
+        return len(journal.parts(key, row.upload_id)) if row and row.upload_id else 0
+
+    wait_until(lambda: parts_stored() >= 3, 60, message="multipart upload did not progress")
+    (child,) = stack.child_pids(worker)
+    os.kill(child, signal.SIGKILL)
+    stored_before = parts_stored()
+    stack.proxy.reset_counters()
+    stack.proxy.set_mode("pass")
+    wait_verified(stack, [key], 90)
+    assert stack.stored_etag(key) == expected_etag(path, 5 * MIB)
+    assert stack.proxy.bytes_up < size, f"re-sent {stack.proxy.bytes_up} bytes of {size} over the wire"
+    (sent,) = re.findall(r"delivered live/sent/recording.bin bytes=\d+ sent=(\d+) attempt=2", stack.worker_log())
+    assert int(sent) <= size - stored_before * 5 * MIB
+    assert journal.get(key).attempts == 2  # type: ignore[union-attr]
+
+
+def test_sigkill_of_a_worker_child_mid_split_file_resumes_without_resending_everything(stack: Stack) -> None:
+    """A file of more than SPLIT_ABOVE_PARTS parts, each part a task of its own: the part the killed process
+    was sending is redone (Celery hands its message back; failing that, its lease runs out), the parts verified
+    before are not sent again, and the file itself is never started anew."""
+    worker = stack.start_worker(concurrency=1)
+    size = (SPLIT_ABOVE_PARTS + 1) * 5 * MIB
     path = stack.spool_file("recording.bin", size)
     stack.proxy.set_mode("throttle", bytes_per_sec=6 * MIB)
     (key,) = send(stack, path)
@@ -146,7 +176,9 @@ def test_sigkill_of_a_worker_child_mid_multipart_resumes_without_resending_every
     # What went up after the kill: the parts not verified, plus what the proxy still held of the killed one.
     left = size - len(verified_before) * 5 * MIB
     assert stack.proxy.bytes_up < left + 5 * MIB, f"sent {stack.proxy.bytes_up} bytes, {left} were left"
-    assert re.search(r"delivered live/sent/recording.bin bytes=\d+ parts=8 attempt=1", stack.worker_log())
+    assert re.search(
+        rf"delivered live/sent/recording.bin bytes=\d+ parts={SPLIT_ABOVE_PARTS + 1} attempt=1", stack.worker_log()
+    )
     assert journal.get(key).attempts == 1  # type: ignore[union-attr]
 
 
