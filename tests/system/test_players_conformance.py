@@ -43,7 +43,10 @@ from tests.support.procs import terminate, wait_until
 from tests.support.seaweed import SeaweedServer
 from tests.support.stack import Stack, running_stack
 
-pytestmark = pytest.mark.xdist_group("players")
+pytestmark = [
+    pytest.mark.xdist_group("players"),
+    pytest.mark.slow,  # minutes of live events in a browser: `pytest -m slow` (CI runs it after the default suite)
+]
 
 LONGEST_EVENT = 240  # seconds: the VOD tests end it sooner
 LIVE_SECONDS = 10.0
@@ -261,7 +264,10 @@ def test_a_web_player_plays_the_vod_to_its_end(vod: Vod, browser: DevTools, site
         assert state["errors"] == [], state["errors"]
         return bool(state["ended"])
 
-    wait_until(ended, vod.seconds / VOD_RATE + 45, 0.5, f"{engine} did not play the VOD to its end")
+    try:
+        wait_until(ended, vod.seconds / VOD_RATE + 45, 0.5, f"{engine} did not play the VOD to its end")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; its last state: {states[-1] if states else None}") from None
     last = states[-1]
     print(
         f"\nFIGURE {engine} {last['version']} VOD at {VOD_RATE}x: ended at {last['currentTime']:.1f} of "
