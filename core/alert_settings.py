@@ -11,7 +11,9 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr
+
+from core.login_settings import LoginSection
 
 ALERTS_AFTER_SECONDS = 30.0  # the default of SURECAST_ALERTS_AFTER
 VENUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -64,29 +66,12 @@ def derived_venue(venue: str, queue: str, hostname: str) -> str:
     return host if VENUE_NAME.fullmatch(host) else "venue"
 
 
-class FleetSection(BaseModel):
+class FleetSection(LoginSection):
     """Settings of `surecast fleet`, the page with every venue; every field is ``SURECAST_FLEET_<FIELD>``.
 
     Every route needs HTTP basic auth: these credentials when set, otherwise the stack's generated ones.
     """
 
-    user: str = ""
-    password: SecretStr = SecretStr("")
-    bind: str = "127.0.0.1"
+    ENV_PREFIX = "SURECAST_FLEET_"
+
     port: int = Field(default=8091, ge=1, le=65535)
-
-    @field_validator("user")
-    @classmethod
-    def _user(cls, value: str) -> str:
-        if ":" in value:
-            raise ValueError("must not contain ':'")
-        return value
-
-    @model_validator(mode="after")
-    def _both_or_neither(self) -> FleetSection:
-        if bool(self.user) != bool(self.password.get_secret_value()):
-            raise ValueError(
-                "SURECAST_FLEET_USER and SURECAST_FLEET_PASSWORD go together: set both, or neither "
-                "to use the stack's generated credentials (`surecast credentials`)"
-            )
-        return self

@@ -112,6 +112,13 @@ class SurecastCollector(Collector):
             "1 while the encoder is slower than real time",
             bool(running and encoder.get("slow_since")),
         )
+        yield _gauge(
+            "surecast_encoder_source_lost",
+            "1 while FFmpeg runs but makes nothing from its source (OBS stopped, a cable out)",
+            bool(running and encoder.get("source_lost_since")),
+        )
+        restarts = int(encoder.get("ffmpeg_restarts") or 0)
+        yield _counter("surecast_ffmpeg_restarts_total", "Times the encoder restarted FFmpeg in this run", restarts)
         depth = status["queue_depth"]
         yield _gauge("surecast_redis_up", "Whether Redis answered", 0 if depth is None else 1)
         if depth is not None:

@@ -52,14 +52,12 @@ from tests.bench.bench_uplink import (
     DELAY,
     HOST_IP,
     LOSS_PERCENT,
-    NS,
-    NS_IP,
     RATE_MBIT,
     Watch,
-    _connects,
     link_down,
     link_up,
     percentile,
+    start_relay,
 )
 from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS, DevTools
 from tests.support.client_streams import public_read
@@ -229,14 +227,7 @@ def main() -> None:
         redis.start(free_port(), tmp / "redis", aof=True, appendfsync="everysec")
         endpoints = {"loopback": s3.endpoint_url}
         if uplink:
-            relay_port = free_port()
-            relay = subprocess.Popen(
-                ["ip", "netns", "exec", NS, sys.executable, "-m", "tests.support.delayline",
-                 "--listen", f"{NS_IP}:{relay_port}", "--to", f"{HOST_IP}:{s3.s3_port}", "--delay", str(DELAY)],
-                cwd=Path(__file__).resolve().parents[2],
-            )  # fmt: skip
-            wait_until(lambda: _connects(NS_IP, relay_port), 20, 0.2, "the relay in the namespace did not start")
-            endpoints["uplink"] = f"http://{NS_IP}:{relay_port}"
+            relay, endpoints["uplink"] = start_relay(s3.s3_port)
         for link in links:
             env = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("SURECAST_")},

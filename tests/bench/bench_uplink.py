@@ -261,15 +261,8 @@ def main() -> None:
         s3.start()
         bucket = "uplink"
         s3.create_bucket(bucket)
-        relay_port = free_port()
-        relay = subprocess.Popen(
-            ["ip", "netns", "exec", NS, sys.executable, "-m", "tests.support.delayline",
-             "--listen", f"{NS_IP}:{relay_port}", "--to", f"{HOST_IP}:{s3.s3_port}", "--delay", str(DELAY)],
-            cwd=Path(__file__).resolve().parents[2],
-        )  # fmt: skip
-        wait_until(lambda: _connects(NS_IP, relay_port), 20, 0.2, "the relay in the namespace did not start")
+        relay, endpoint = start_relay(s3.s3_port)
         redis.start(free_port(), tmp / "redis", aof=True)
-        endpoint = f"http://{NS_IP}:{relay_port}"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SURECAST_")},
             "AWS_ACCESS_KEY_ID": "testing",
@@ -323,6 +316,19 @@ def report(results: list[dict[str, Any]], seg95: float, pl95: float, rtt: float)
             + (f"{fresh:.1f} s after it" if fresh is not None else "never")
             + f"; backlog done {r['drained']:.1f} s after it"
         )
+
+
+def start_relay(s3_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """The delay relay (+DELAY each way) in the namespace, in front of the S3 gateway on ``s3_port``: the
+    relay's process and the endpoint to give the uploader (an address in the namespace)."""
+    port = free_port()
+    relay = subprocess.Popen(
+        ["ip", "netns", "exec", NS, sys.executable, "-m", "tests.support.delayline",
+         "--listen", f"{NS_IP}:{port}", "--to", f"{HOST_IP}:{s3_port}", "--delay", str(DELAY)],
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    wait_until(lambda: _connects(NS_IP, port), 20, 0.2, "the relay in the namespace did not start")
+    return relay, f"http://{NS_IP}:{port}"
 
 
 def _connects(host: str, port: int) -> bool:

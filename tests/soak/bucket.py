@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from encoder.ffmpegproc import find_ffmpeg
 from tests.soak.observe import playlist_uris
@@ -58,7 +61,8 @@ class Vod:
 
 def decode(url: str, timeout: float) -> tuple[float, list[str], int]:
     """Decode ``url`` to nothing, as a player would; (seconds decoded, error lines, FFmpeg exit code)."""
-    argv = [find_ffmpeg(""), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-i", url, "-f", "null", "-"]
+    argv = [find_ffmpeg(""), "-hide_banner", "-nostdin", "-v", "error", "-stats"]
+    argv += ["-protocol_whitelist", "file,http,tcp", "-i", url, "-f", "null", "-"]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     lines = [line.strip() for line in re.split(r"[\r\n]+", result.stderr) if line.strip()]
     times = [_TIME.search(line) for line in lines]
@@ -71,6 +75,39 @@ def decode(url: str, timeout: float) -> tuple[float, list[str], int]:
     return seconds, errors, result.returncode
 
 
+def discontinuity_runs(text: str, url: str) -> list[str]:
+    """``text`` (a media playlist at ``url``) cut at each EXT-X-DISCONTINUITY into VOD playlists of absolute
+    URIs. Timestamps start again after a discontinuity (a new FFmpeg run): a player resets its timeline there,
+    and FFmpeg's own reader, which guesses across the jump, may find a frame's worth of overlap between the
+    runs' audio and video. So each run is decoded on its own, as one continuous stream."""
+    target = re.search(r"#EXT-X-TARGETDURATION:(\d+)", text)
+    head = f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{target.group(1) if target else 10}\n"
+    runs: list[list[str]] = [[]]
+    tags: list[str] = []
+    for line in text.splitlines():
+        if line == "#EXT-X-DISCONTINUITY" and runs[-1]:
+            runs.append([])
+        elif line.startswith(("#EXTINF", "#EXT-X-BYTERANGE")):
+            tags.append(line)
+        elif line and not line.startswith("#"):
+            runs[-1] += [*tags, urljoin(url, line)]
+            tags = []
+    return [head + "#EXT-X-PLAYLIST-TYPE:VOD\n" + "\n".join(run) + "\n#EXT-X-ENDLIST\n" for run in runs if run]
+
+
+def decode_runs(text: str, url: str, timeout: float) -> tuple[float, list[str], int]:
+    """``decode`` of each discontinuity run of the playlist ``text`` at ``url``: seconds summed, errors joined,
+    the worst exit code."""
+    seconds, errors, code = 0.0, list[str](), 0
+    with tempfile.TemporaryDirectory(prefix="vod-runs-") as folder:
+        for i, run in enumerate(discontinuity_runs(text, url)):
+            path = Path(folder) / f"run{i}.m3u8"
+            path.write_text(run)
+            run_seconds, run_errors, run_code = decode(str(path), timeout)
+            seconds, errors, code = seconds + run_seconds, errors + run_errors, max(code, run_code)
+    return seconds, errors, code
+
+
 def check_vod(s3: Any, bucket: str, key: str, http_base: str, timeout: float) -> Vod | None:
     """Read a VOD playlist and decode it over HTTP from the S3 server."""
     text = get_text(s3, bucket, key)
@@ -78,7 +115,7 @@ def check_vod(s3: Any, bucket: str, key: str, http_base: str, timeout: float) ->
         return None
     uris = playlist_uris(text)
     listed = sum(float(d) for d in re.findall(r"#EXTINF:([\d.]+),", text))
-    seconds, errors, code = decode(f"{http_base}/{bucket}/{key}", timeout)
+    seconds, errors, code = decode_runs(text, f"{http_base}/{bucket}/{key}", timeout)
     return Vod(
         entries=len(uris),
         gaps=sum(1 for _, gap in uris if gap),

@@ -28,7 +28,7 @@ def surecast_lines(r: SurecastResult) -> list[str]:
         f"encoder exit code {r.encoder_exit}; wall time {r.wall_seconds:.0f} s; "
         f"load average during the run: mean {r.load[0]:.2f}, max {r.load[1]:.2f}",
         "segments: produced {} ({}) | in bucket {} | journal verified {} | intact (ETag = journal MD5) {} | "
-        "lost {} | corrupted in bucket {}".format(
+        "lost {} | corrupted in bucket {} | slates {}".format(
             r.produced_total,
             ", ".join(f"{n} {c}" for n, c in r.produced.items()),
             r.in_bucket,
@@ -36,6 +36,7 @@ def surecast_lines(r: SurecastResult) -> list[str]:
             r.intact,
             len(r.lost),
             len(r.corrupted),
+            sum(r.slates.values()),
         ),
         f"  numbering contiguous: {r.numbering_contiguous}; segment files on the spool never journaled: "
         f"{len(r.unjournaled)}",

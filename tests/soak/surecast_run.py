@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.ladder import parse_renditions
+from encoder.keys import is_slate
 from tests.soak import analysis
 from tests.soak.analysis import Cadence, FaultOutcome, SegmentRow
 from tests.soak.bucket import Vod, check_vod, list_objects, public_bucket
@@ -44,7 +45,8 @@ EXIT_MARGIN = 120.0
 class SurecastResult:
     config: SoakConfig
     encoder_exit: int | None
-    produced: dict[str, int]
+    produced: dict[str, int]  # slates included (they are journaled, uploaded and listed live like any segment)
+    slates: dict[str, int]  # listed while FFmpeg made nothing; the VOD leaves them out
     in_bucket: int
     journal_verified: int
     intact: int
@@ -292,13 +294,17 @@ def _collect(
         config=cfg,
         encoder_exit=code,
         produced={n: sum(1 for r in rows if r.rendition == n) for n in names},
+        slates={n: sum(1 for r in rows if r.rendition == n and is_slate(r.key)) for n in names},
         in_bucket=sum(1 for r in rows if r.key in stored),
         journal_verified=sum(1 for r in rows if r.state == "verified"),
         intact=sum(1 for r in rows if r.key in stored and stored[r.key][0] == r.md5),
         lost=lost,
         corrupted=corrupted,
         unjournaled=sorted(set(on_disk) - known),
-        numbering_contiguous=all(analysis.contiguous(r.seq for r in rows if r.rendition == n) for n in names),
+        # FFmpeg's numbering; a slate (listed while FFmpeg made nothing: a restart, a paused recording) takes none
+        numbering_contiguous=all(
+            analysis.contiguous(r.seq for r in rows if r.rendition == n and not is_slate(r.key)) for n in names
+        ),
         polls=len(poller.polls),
         entries_checked=sum(p.entries for p in poller.polls),
         miss_polls=len(misses),

@@ -36,8 +36,9 @@ def test_the_alert_rules_and_the_example_config_pass_promtool() -> None:
     for args in (["check", "rules", str(RULES)], ["check", "config", str(RULES.parent / "prometheus.yml")]):
         result = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stdout + result.stderr
+    rules = RULES.read_text().count("- alert: ")  # promtool read every rule of the file
     assert (
-        "SUCCESS: 8 rules found"
+        f"SUCCESS: {rules} rules found"
         in subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60).stdout
     )
 

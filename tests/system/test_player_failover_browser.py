@@ -22,7 +22,10 @@ from tests.support.destinations import BACKUP_PREFIX, backup_destination
 from tests.support.procs import free_port, log_tail, spawn, terminate, wait_until
 from tests.support.stack import BIN, Stack
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+    pytest.mark.slow,  # minutes of live events in a browser: `pytest -m slow` (CI runs it after the default suite)
+]
 
 OUTAGE = 60.0
 EVENT_SECONDS = 120

@@ -289,7 +289,9 @@ def test_up_without_a_destination_streams_to_the_embedded_s3_server_and_keeps_it
         wait_until(serves_the_first_event, 90, 0.5, f"second start\n{log_tail(log)}")
         assert second.poll() is None, log_tail(log)
         assert credentials.read_text() == keys_before
-        assert http(f"http://127.0.0.1:{s3_port}/surecast/{segment}")[0] == 200
+        # a segment's body comes from the volume server, which may register with the master a moment after the
+        # filer answers the HEAD above (500 meanwhile)
+        wait_until(lambda: http(f"http://127.0.0.1:{s3_port}/surecast/{segment}")[0] == 200, 30, 0.5, "segment")
         assert http(f"http://127.0.0.1:{s3_port}/surecast/private/notes.txt")[0] == 403
         stop_up(second, log)
     finally:

@@ -32,6 +32,7 @@ from tests.support.seaweed import SeaweedServer
 from tests.support.stack import running_stack
 
 pytestmark = [
+    pytest.mark.slow,  # minutes of live events in a browser: `pytest -m slow` (CI runs it after the default suite)
     pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
     pytest.mark.xdist_group("viewer-page-browser"),  # one event for the whole module: one process runs it
 ]

@@ -27,7 +27,10 @@ from tests.support.faultproxy import FaultProxy
 from tests.support.procs import log_tail, wait_until
 from tests.support.stack import Stack
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+    pytest.mark.slow,  # minutes of live events in a browser: `pytest -m slow` (CI runs it after the default suite)
+]
 
 STOPPED_SECONDS = 20.0
 

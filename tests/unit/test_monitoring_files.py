@@ -26,7 +26,8 @@ def test_the_alert_rules_use_served_metrics_and_hold_like_surecast_alerts_after(
     assert sorted(names_in("\n".join(r["expr"] for r in rules)) - SERVED) == []
     assert {r["for"] for r in rules} == {"30s"}  # SURECAST_ALERTS_AFTER's default
     assert all("What to do:" in r["annotations"]["description"] for r in rules)
-    assert {"SurecastUplinkDown", "SurecastDiskFull", "SurecastVenueOffline"} <= {r["alert"] for r in rules}
+    expected = {"SurecastUplinkDown", "SurecastDiskFull", "SurecastSourceLost", "SurecastFFmpegRestartLoop"}
+    assert expected | {"SurecastDestinationDown", "SurecastVenueOffline"} <= {r["alert"] for r in rules}
 
 
 def test_the_dashboard_is_json_and_uses_served_metrics() -> None:
