@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.settings import WorkerSection
 from journal.files import Journal, State
-from tests.bench.bench_uplink import HOST_IP, NS, NS_IP, _connects, link_down, link_up
+from tests.bench.bench_uplink import HOST_IP, link_down, link_up, start_relay
 from tests.bench.bench_upload import peers_venv
 from tests.support.procs import RedisServer, free_port, spawn, terminate, wait_until
 from tests.support.seaweed import SeaweedServer
@@ -43,9 +43,10 @@ MIB = 1024 * 1024
 @dataclass
 class Run:
     name: str
-    seconds: float
+    seconds: float  # nan when the tool failed
     load_before: float
     load_after: float
+    error: str = ""
 
 
 def make_file(path: Path, size_mib: int) -> None:
@@ -60,10 +61,17 @@ def load() -> float:
 
 
 def timed(name: str, action: object) -> Run:
+    """Run ``action`` and time it; a tool that fails is reported (with its output's end) and the others run."""
     before = load()
     started = time.perf_counter()
-    action()  # type: ignore[operator]
-    return Run(name, time.perf_counter() - started, before, load())
+    try:
+        action()  # type: ignore[operator]
+    except subprocess.CalledProcessError as exc:
+        run = Run(name, float("nan"), before, load(), f"exit {exc.returncode}: {str(exc.output or '')[-600:]}")
+    else:
+        run = Run(name, time.perf_counter() - started, before, load())
+    print(f"{name}: " + (f"{run.seconds:.1f} s" if not run.error else f"FAILED, {run.error}"), flush=True)
+    return run
 
 
 def raw_boto3(endpoint: str, bucket: str, path: Path) -> None:
@@ -104,9 +112,11 @@ def surecast_send(env: dict[str, str], spool: Path, path: Path) -> None:
         journal.close()
 
 
-def peer(cmd: list[str], env: dict[str, str], log: Path) -> None:
-    with log.open("ab") as out:
-        subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=3600)
+def peer(cmd: list[str], env: dict[str, str]) -> None:
+    """Run a peer tool; CalledProcessError carries its output."""
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    if result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, cmd, result.stdout + result.stderr)
 
 
 def main() -> None:
@@ -138,15 +148,8 @@ def main() -> None:
         s3.start()
         bucket = "bigfile"
         s3.create_bucket(bucket)
-        relay_port = free_port()
-        relay = subprocess.Popen(
-            ["ip", "netns", "exec", NS, sys.executable, "-m", "tests.support.delayline",
-             "--listen", f"{NS_IP}:{relay_port}", "--to", f"{HOST_IP}:{s3.s3_port}", "--delay", str(DELAY)],
-            cwd=Path(__file__).resolve().parents[2],
-        )  # fmt: skip
-        wait_until(lambda: _connects(NS_IP, relay_port), 20, 0.2, "the relay in the namespace did not start")
+        relay, endpoint = start_relay(s3.s3_port, DELAY)
         redis.start(free_port(), tmp / "redis", aof=True)
-        endpoint = f"http://{NS_IP}:{relay_port}"
         spool = tmp / "spool"
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("SURECAST_")},
@@ -169,23 +172,22 @@ def main() -> None:
         if args.worker_log:
             shutil.copyfile(wlog, args.worker_log)
         if peers:
-            plog = tmp / "peers.log"
             runs.append(
                 timed("aws s3 cp", lambda: peer(
                     [str(peers / "aws"), "--endpoint-url", endpoint, "s3", "cp", "--only-show-errors", str(source),
-                     f"s3://{bucket}/aws/{source.name}"], env, plog))
+                     f"s3://{bucket}/aws/{source.name}"], env))
             )  # fmt: skip
             runs.append(
                 timed("s5cmd", lambda: peer(
                     [str(peers / "s5cmd"), "--endpoint-url", endpoint, "cp", str(source),
-                     f"s3://{bucket}/s5cmd/{source.name}"], env, plog))
+                     f"s3://{bucket}/s5cmd/{source.name}"], env))
             )  # fmt: skip
             runs.append(
                 timed("rclone", lambda: peer(
                     [str(peers / "rclone"), "copyto", str(source), f":s3:{bucket}/rclone/{source.name}",
                      "--s3-provider", "Other", "--s3-endpoint", endpoint, "--s3-access-key-id", "testing",
                      "--s3-secret-access-key", "testing", "--s3-force-path-style", "--config", "/dev/null"],
-                    env, plog))
+                    env))
             )  # fmt: skip
     finally:
         if worker:
@@ -206,10 +208,14 @@ def report(runs: list[Run], size_mib: int) -> None:
         f"tbf {RATE_MBIT} Mbit/s, +{DELAY * 1000:.0f} ms each way (relay), {LOSS_PER_MILLE / 10:g} % loss; "
         f"SeaweedFS; {os.cpu_count()} cores"
     )
-    best_other = min((r.seconds for r in runs if not r.name.startswith("surecast")), default=float("nan"))
+    others = [r.seconds for r in runs if not r.name.startswith("surecast") and not r.error]
+    best_other = min(others, default=float("nan"))
     print("| tool | wall s | Mbit/s | x best other's throughput | load before / after |")
     print("|---|---|---|---|---|")
     for r in runs:
+        if r.error:
+            print(f"| {r.name} | failed | | | {r.load_before:.2f} / {r.load_after:.2f} |")
+            continue
         mbit = size_mib * MIB * 8 / r.seconds / 1e6
         print(
             f"| {r.name} | {r.seconds:.1f} | {mbit:.0f} | {best_other / r.seconds:.2f} | "

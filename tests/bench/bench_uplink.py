@@ -318,13 +318,13 @@ def report(results: list[dict[str, Any]], seg95: float, pl95: float, rtt: float)
         )
 
 
-def start_relay(s3_port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """The delay relay (+DELAY each way) in the namespace, in front of the S3 gateway on ``s3_port``: the
-    relay's process and the endpoint to give the uploader (an address in the namespace)."""
+def start_relay(s3_port: int, delay: float = DELAY) -> tuple[subprocess.Popen[bytes], str]:
+    """The delay relay (``delay`` seconds each way) in the namespace, in front of the S3 gateway on
+    ``s3_port``: the relay's process and the endpoint to give the uploader (an address in the namespace)."""
     port = free_port()
     relay = subprocess.Popen(
         ["ip", "netns", "exec", NS, sys.executable, "-m", "tests.support.delayline",
-         "--listen", f"{NS_IP}:{port}", "--to", f"{HOST_IP}:{s3_port}", "--delay", str(DELAY)],
+         "--listen", f"{NS_IP}:{port}", "--to", f"{HOST_IP}:{s3_port}", "--delay", str(delay)],
         cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     wait_until(lambda: _connects(NS_IP, port), 20, 0.2, "the relay in the namespace did not start")
