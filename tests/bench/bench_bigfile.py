@@ -33,7 +33,7 @@ from journal.files import Journal, State
 from tests.bench.bench_uplink import HOST_IP, link_down, link_up, start_relay
 from tests.bench.bench_upload import peers_venv
 from tests.support.procs import RedisServer, free_port, spawn, terminate, wait_until
-from tests.support.seaweed import SeaweedServer
+from tests.support.seaweed import MAX_VOLUMES, VOLUME_SIZE_MB, SeaweedServer
 from tests.support.stack import BIN
 
 RATE_MBIT, DELAY, LOSS_PER_MILLE = 200, 0.02, 1
@@ -141,7 +141,9 @@ def main() -> None:
     link_down()
     link_up(RATE_MBIT, LOSS_PER_MILLE, burst="256kb")
     relay = worker = None
-    s3 = SeaweedServer(tmp / "seaweedfs", s3_bind=HOST_IP)
+    # every tool's copy stays: room for five of them (SeaweedFS answers 500 to a part once its volumes are full)
+    volumes = max(MAX_VOLUMES, 5 * args.size // VOLUME_SIZE_MB + 20)
+    s3 = SeaweedServer(tmp / "seaweedfs", s3_bind=HOST_IP, max_volumes=volumes)
     redis = RedisServer()
     runs: list[Run] = []
     try:

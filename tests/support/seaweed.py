@@ -120,8 +120,10 @@ class SeaweedServer:
         anonymous_read: bool = False,
         binary: str | None = None,
         s3_bind: str = "127.0.0.1",
+        max_volumes: int = MAX_VOLUMES,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.max_volumes = max_volumes  # x VOLUME_SIZE_MB: what the server can hold (a benchmark of GiBs needs more)
         self.s3_bind = s3_bind  # the S3 gateway's address (weed's other listeners stay on loopback)
         self.access_key = access_key
         self.secret_key = secret_key
@@ -199,7 +201,7 @@ class SeaweedServer:
                 s3_bind=self.s3_bind,
                 new_session=True,
                 volume_size_mb=VOLUME_SIZE_MB,
-                max_volumes=MAX_VOLUMES,
+                max_volumes=self.max_volumes,
             )
             try:
                 self.start_seconds = self.weed.start(timeout)
@@ -241,7 +243,8 @@ class SeaweedServer:
         return identities(self.access_key, self.secret_key, ["Read"] if self.anonymous_read else [])
 
     def command(self, binary: str) -> list[str]:
-        return weed_argv(binary, self.layout, self._ports(), volume_size_mb=VOLUME_SIZE_MB, max_volumes=MAX_VOLUMES)
+        ports = self._ports()
+        return weed_argv(binary, self.layout, ports, volume_size_mb=VOLUME_SIZE_MB, max_volumes=self.max_volumes)
 
     def _ports(self) -> Ports:
         p = self.ports
