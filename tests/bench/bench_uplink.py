@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from encoder.keys import PLAYLISTS_DIR, SLATES_DIR
 from journal.events import EventStore
 from journal.files import Journal
 from tests.soak.observe import playlist_uris
@@ -170,7 +171,7 @@ def run_policy(policy: str, env: dict[str, str], tmp: Path, s3: SeaweedServer, b
         elog = tmp / f"encoder-{policy}.log"
         encoder = spawn(cmd, encoder_env, elog, cwd=tmp)
         folder = spool / "events" / event
-        rendition = wait_until(lambda: next((p.name for p in folder.glob("*") if p.is_dir()), None), 60, 0.2)
+        rendition = wait_until(lambda: next((p.name for p in folder.glob("*") if _is_rendition(p)), None), 60, 0.2)
         watch = Watch(s3.client(), bucket, f"live/{event}/{rendition}/live.m3u8")
         threading.Thread(target=watch.run, daemon=True).start()
         started = time.time()
@@ -329,6 +330,11 @@ def start_relay(s3_port: int, delay: float = DELAY) -> tuple[subprocess.Popen[by
     )  # fmt: skip
     wait_until(lambda: _connects(NS_IP, port), 20, 0.2, "the relay in the namespace did not start")
     return relay, f"http://{NS_IP}:{port}"
+
+
+def _is_rendition(path: Path) -> bool:
+    """A rendition's folder in an event's spool folder (the slates and playlists have folders of their own)."""
+    return path.is_dir() and path.name not in (SLATES_DIR, PLAYLISTS_DIR)
 
 
 def _connects(host: str, port: int) -> bool:
