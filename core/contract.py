@@ -109,18 +109,15 @@ def check_spool_path(path: str) -> str:
     return path
 
 
-class UploadJob(BaseModel):
-    """One file to deliver: where it lies in the spool, where it goes, and what it must hash to."""
+class _SpoolFile(BaseModel):
+    """What a file's task and its parts' tasks both carry: the file in the spool, its key, the version and
+    whole-file MD5 the journal knows it by, and its destination; each checked the same way."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str = Field(description="path relative to the spool directory")
     key: str = Field(description="object key in the bucket, prefix included")
-    size: int = Field(ge=0)
     md5: str = Field(description="hex MD5 of the whole file")
-    content_type: str = "application/octet-stream"
-    cache_control: str = "no-cache"
-    kind: FileKind = FileKind.OTHER
     # Playlists are re-written under one key; a task carrying an older version is stale and skipped.
     version: int = Field(default=0, ge=0)
     # Which destination's bucket (and journal) the file is for.
@@ -144,9 +141,22 @@ class UploadJob(BaseModel):
     @field_validator("md5")
     @classmethod
     def _md5(cls, value: str) -> str:
-        if not _MD5_HEX.match(value):
-            raise ValueError("md5 must be 32 lowercase hex digits")
-        return value
+        return check_md5_hex(value)
+
+
+def check_md5_hex(value: str) -> str:
+    if not _MD5_HEX.match(value):
+        raise ValueError("md5 must be 32 lowercase hex digits")
+    return value
+
+
+class UploadJob(_SpoolFile):
+    """One file to deliver: where it lies in the spool, where it goes, and what it must hash to."""
+
+    size: int = Field(ge=0)
+    content_type: str = "application/octet-stream"
+    cache_control: str = "no-cache"
+    kind: FileKind = FileKind.OTHER
 
     @field_validator("content_type", "cache_control")
     @classmethod
@@ -156,42 +166,18 @@ class UploadJob(BaseModel):
         return value
 
 
-class PartJob(BaseModel):
+class PartJob(_SpoolFile):
     """One part of a multipart upload to send: which file (as journaled), which upload, which bytes, and
     what they must hash to (the whole file was hashed when it was split)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    path: str
-    key: str
-    version: int = Field(default=0, ge=0)
-    md5: str = Field(description="hex MD5 of the whole file, as journaled")
     upload_id: str = Field(min_length=1, max_length=1024)
     part: int = Field(ge=1, le=10_000)
     first_byte: int = Field(ge=0)
     size: int = Field(ge=0)
     part_md5: str = Field(description="hex MD5 of this part's bytes")
     part_sha256: str | None = Field(default=None, description="base64 SHA-256 of the part, where one is kept")
-    destination: str = PRIMARY
 
-    @field_validator("path")
+    @field_validator("part_md5")
     @classmethod
-    def _path(cls, value: str) -> str:
-        return check_spool_path(value)
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        return check_object_key(value)
-
-    @field_validator("destination")
-    @classmethod
-    def _destination(cls, value: str) -> str:
-        return check_event_id(value)
-
-    @field_validator("md5", "part_md5")
-    @classmethod
-    def _md5(cls, value: str) -> str:
-        if not _MD5_HEX.match(value):
-            raise ValueError("md5 must be 32 lowercase hex digits")
-        return value
+    def _part_md5(cls, value: str) -> str:
+        return check_md5_hex(value)
