@@ -10,7 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,27 +145,33 @@ def put_multipart(
     return complete_multipart(client, target, job, upload_id, completed, part_md5s, part_shas, sent)
 
 
+@contextmanager
+def _vanished_as(message: str) -> Iterator[None]:
+    """S3's NoSuchUpload, the multipart upload gone, raised as UploadVanished(``message``)."""
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
+        raise UploadVanished(message) from exc
+
+
 def put_part(
     client: S3Client, target: Target, key: str, upload_id: str, number: int, body: bytes, md5: bytes, sha256: str | None
 ) -> str:
     """Send one part with its Content-MD5 (and SHA-256 where kept); return the ETag S3 gave it. Raises
     IntegrityError if that ETag is an MD5 other than the part's, UploadVanished if the upload is gone."""
     extra: dict[str, Any] = {"ChecksumSHA256": sha256, "ChecksumAlgorithm": "SHA256"} if sha256 else {}
-    with s3_errors(key):
-        try:
-            resp = client.upload_part(
-                Bucket=target.bucket,
-                Key=key,
-                UploadId=upload_id,
-                PartNumber=number,
-                Body=body,
-                ContentMD5=base64.b64encode(md5).decode(),
-                **extra,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise
-            raise UploadVanished(f"{key}: multipart upload {upload_id} vanished before part {number}") from exc
+    with s3_errors(key), _vanished_as(f"{key}: multipart upload {upload_id} vanished before part {number}"):
+        resp = client.upload_part(
+            Bucket=target.bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ContentMD5=base64.b64encode(md5).decode(),
+            **extra,
+        )
     returned = checksums.strip_etag(resp["ETag"])
     if checksums.etag_is_md5(returned, resp.get("ServerSideEncryption")) and returned != md5.hex():
         raise IntegrityError(f"{key}: part {number} landed with ETag {returned}, sent {md5.hex()}")
@@ -183,19 +190,14 @@ def complete_multipart(
 ) -> Landed:
     """Complete an upload from its parts (in order) and say what the whole object must match."""
     key = job.key
-    with s3_errors(key):
-        try:
-            resp_c = client.complete_multipart_upload(
-                Bucket=target.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": completed},  # type: ignore[typeddict-item]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise
-            # Completed by a twin delivery, or aborted: the next attempt checks the object or starts anew.
-            raise UploadVanished(f"{key}: multipart upload {upload_id} vanished before completion") from exc
+    # Gone: completed by a twin delivery, or aborted; the next attempt checks the object or starts anew.
+    with s3_errors(key), _vanished_as(f"{key}: multipart upload {upload_id} vanished before completion"):
+        resp_c = client.complete_multipart_upload(
+            Bucket=target.bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": completed},  # type: ignore[typeddict-item]
+        )
     expected = Expected(
         job.size,
         checksums.multipart_etag(part_md5s),
