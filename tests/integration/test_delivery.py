@@ -18,7 +18,7 @@ from celery import Celery
 
 from core.celeryconfig import celery_config
 from core.contract import PRIORITY_BACKFILL, PRIORITY_LIVE, UPLOAD_TASK
-from journal.files import State
+from journal.files import Journal, State
 from tests.support.procs import kill, wait_until, worker_child_role
 from tests.support.stack import Stack, delivered_keys
 from uploader.checksums import multipart_etag
@@ -116,26 +116,34 @@ def test_a_corrupted_body_that_was_stored_is_caught_by_the_integrity_test_and_re
     assert "S3 returned ETag" in log and "integrity test failed, re-uploading" in log
 
 
+def stored_parts(journal: Journal, key: str) -> dict[int, str]:
+    """The parts of ``key``'s current multipart upload journaled as stored (number -> ETag)."""
+    row = journal.get(key)
+    return journal.parts(key, row.upload_id) if row and row.upload_id else {}
+
+
+def kill_a_child_mid_multipart(stack: Stack, size: int) -> tuple[Path, str, Journal]:
+    """A file of ``size`` bytes sent through a throttled link by a worker of one process, SIGKILLed once three
+    of its parts are stored: (its path, its key, the journal)."""
+    worker = stack.start_worker(concurrency=1)
+    path = stack.spool_file("recording.bin", size)
+    stack.proxy.set_mode("throttle", bytes_per_sec=6 * MIB)
+    (key,) = send(stack, path)
+    journal = stack.journal()
+    wait_until(lambda: len(stored_parts(journal, key)) >= 3, 60, message="multipart upload did not progress")
+    (child,) = stack.child_pids(worker)
+    os.kill(child, signal.SIGKILL)
+    return path, key, journal
+
+
 def test_sigkill_of_a_worker_child_mid_multipart_of_few_parts_resumes_without_resending_everything(
     stack: Stack,
 ) -> None:
     """A file of at most SPLIT_ABOVE_PARTS parts goes from one task: the task is redone (attempt 2) and resumes
     the upload, sending only the parts not stored."""
-    worker = stack.start_worker(concurrency=1)
     size = 40 * MIB
-    path = stack.spool_file("recording.bin", size)
-    stack.proxy.set_mode("throttle", bytes_per_sec=6 * MIB)
-    (key,) = send(stack, path)
-    journal = stack.journal()
-
-    def parts_stored() -> int:
-        row = journal.get(key)
-        return len(journal.parts(key, row.upload_id)) if row and row.upload_id else 0
-
-    wait_until(lambda: parts_stored() >= 3, 60, message="multipart upload did not progress")
-    (child,) = stack.child_pids(worker)
-    os.kill(child, signal.SIGKILL)
-    stored_before = parts_stored()
+    path, key, journal = kill_a_child_mid_multipart(stack, size)
+    stored_before = len(stored_parts(journal, key))
     stack.proxy.reset_counters()
     stack.proxy.set_mode("pass")
     wait_verified(stack, [key], 90)
@@ -150,23 +158,10 @@ def test_sigkill_of_a_worker_child_mid_split_file_resumes_without_resending_ever
     """A file of more than SPLIT_ABOVE_PARTS parts, each part a task of its own: the part the killed process
     was sending is redone (Celery hands its message back; failing that, its lease runs out), the parts verified
     before are not sent again, and the file itself is never started anew."""
-    worker = stack.start_worker(concurrency=1)
     size = (SPLIT_ABOVE_PARTS + 1) * 5 * MIB
-    path = stack.spool_file("recording.bin", size)
-    stack.proxy.set_mode("throttle", bytes_per_sec=6 * MIB)
-    (key,) = send(stack, path)
-    journal = stack.journal()
-
-    def parts_stored() -> int:
-        row = journal.get(key)
-        return len(journal.parts(key, row.upload_id)) if row and row.upload_id else 0
-
-    wait_until(lambda: parts_stored() >= 3, 60, message="multipart upload did not progress")
-    (child,) = stack.child_pids(worker)
-    os.kill(child, signal.SIGKILL)
-    row = journal.get(key)
-    assert row and row.upload_id
-    verified_before = set(journal.parts(key, row.upload_id))
+    path, key, journal = kill_a_child_mid_multipart(stack, size)
+    verified_before = set(stored_parts(journal, key))
+    assert verified_before
     stack.proxy.reset_counters()
     stack.proxy.set_mode("pass")
     wait_verified(stack, [key], 90)
