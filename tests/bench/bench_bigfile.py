@@ -30,7 +30,7 @@ from pathlib import Path
 
 from core.settings import WorkerSection
 from journal.files import Journal, State
-from tests.bench.bench_uplink import HOST_IP, link_down, link_up, start_relay
+from tests.bench.bench_uplink import HOST_IP, link_down, link_up, raw_client, start_relay
 from tests.bench.bench_upload import peers_venv
 from tests.support.procs import RedisServer, free_port, spawn, terminate, wait_until
 from tests.support.seaweed import MAX_VOLUMES, VOLUME_SIZE_MB, SeaweedServer
@@ -75,18 +75,7 @@ def timed(name: str, action: object) -> Run:
 
 
 def raw_boto3(endpoint: str, bucket: str, path: Path) -> None:
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(s3={"addressing_style": "path"}),
-    )
-    client.upload_file(str(path), bucket, f"raw/{path.name}")
+    raw_client(endpoint).upload_file(str(path), bucket, f"raw/{path.name}")
 
 
 def surecast_send(env: dict[str, str], spool: Path, path: Path) -> None:

@@ -120,19 +120,24 @@ class Watch:
                 self.first_listed.setdefault(uri, seen)
 
 
-def raw_figures(endpoint: str, bucket: str, segments: list[Path], playlist: bytes) -> tuple[float, float, float]:
-    """p95 of a plain PUT of each segment and of the playlist, and one round trip (the quickest HEAD)."""
+def raw_client(endpoint: str, **config: Any) -> Any:
+    """Plain boto3 against the benchmark's server (path-style, its test keys), ``config`` added to its Config."""
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 10, "mode": "standard"}),
+        config=Config(s3={"addressing_style": "path"}, **config),
     )
+
+
+def raw_figures(endpoint: str, bucket: str, segments: list[Path], playlist: bytes) -> tuple[float, float, float]:
+    """p95 of a plain PUT of each segment and of the playlist, and one round trip (the quickest HEAD)."""
+    s3 = raw_client(endpoint, retries={"max_attempts": 10, "mode": "standard"})
     s3.put_object(Bucket=bucket, Key="raw/probe", Body=b"x")
     heads = []
     for _ in range(10):
